@@ -1,0 +1,53 @@
+"""The ``semisupcon`` command line: one subcommand per user task.
+
+Subcommands are registered in :data:`SUBCOMMANDS` as ``name -> "module:function"``;
+each module exposes ``add_arguments(parser)`` and the named ``function(args)``. Those
+modules keep heavy imports (torch, s3prl) inside their functions so ``--help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per registered subcommand.
+
+    Example
+    -------
+    >>> parser = build_parser()
+    >>> parser.prog
+    'semisupcon'
+    """
+    parser = argparse.ArgumentParser(
+        prog="semisupcon",
+        description="Semi-supervised contrastive learning of music representations.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (target, summary) in SUBCOMMANDS.items():
+        module = importlib.import_module(target.split(":")[0])
+        sub = subparsers.add_parser(name, help=summary, description=summary)
+        module.add_arguments(sub)
+        sub.set_defaults(_target=target)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``semisupcon`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module_name, function_name = args._target.split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    return int(function(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
