@@ -1,0 +1,75 @@
+"""Use any SpeechBrain lobe (ECAPA, x-vector, CRDNN...) on features as a SemiSupCon encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SpeechBrainLobeEncoder(nn.Module):
+    """Waveforms -> features -> (optional normalisation) -> lobe -> pooled embedding.
+
+    Lobes return ``(B, 1, D)`` (x-vector, ECAPA), ``(B, T', D)`` (frame models) or
+    ``(B, D)``; :meth:`forward` always gives ``(B, D)`` by averaging over time and
+    :meth:`frames` the ``(B, T', D)`` sequence (a single frame for pooled lobes).
+
+    Parameters
+    ----------
+    features : nn.Module
+        Waveform ``(B, T)`` to features ``(B, T', F)``, e.g. ``speechbrain.lobes.features.Fbank``.
+    lobe : nn.Module
+        Features ``(B, T', F)`` to ``(B, T'', D)`` or ``(B, D)``.
+    sample_rate : int
+        Rate the features expect, in Hz.
+    embedding_dim : int
+        ``D``.
+    normalize : nn.Module, optional
+        Feature normalisation, called as ``normalize(features, lengths)`` like
+        ``speechbrain.processing.features.InputNormalization``.
+
+    Example
+    -------
+    >>> from speechbrain.lobes.features import Fbank
+    >>> from speechbrain.lobes.models.Xvector import Xvector
+    >>> encoder = SpeechBrainLobeEncoder(
+    ...     features=Fbank(n_mels=40, sample_rate=16000),
+    ...     lobe=Xvector(in_channels=40, tdnn_channels=[32, 32, 32, 32, 64], lin_neurons=48),
+    ...     sample_rate=16000, embedding_dim=48)
+    >>> encoder(torch.randn(2, 16000)).shape
+    torch.Size([2, 48])
+    """
+
+    def __init__(
+        self,
+        features: nn.Module,
+        lobe: nn.Module,
+        sample_rate: int,
+        embedding_dim: int,
+        normalize: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.normalize = normalize
+        self.lobe = lobe
+        self.sample_rate = int(sample_rate)
+        self.embedding_dim = int(embedding_dim)
+
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Time-distributed embeddings ``(B, T', D)``."""
+        features = self.features(waveforms)  # (B, T', F)
+        if self.normalize is not None:
+            lengths = torch.ones(features.shape[0], device=features.device)  # (B,)
+            features = self.normalize(features, lengths)
+        output = self.lobe(features)  # (B, T'', D) or (B, D)
+        if output.dim() == 2:
+            output = output.unsqueeze(1)  # (B, 1, D)
+        if output.shape[-1] != self.embedding_dim:
+            raise ValueError(
+                f"the lobe returned {output.shape[-1]} features but embedding_dim is {self.embedding_dim}; "
+                "set embedding_dim in the yaml to the lobe's output size"
+            )
+        return output
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings ``(B, D)``."""
+        return self.frames(waveforms).mean(dim=1)  # (B, D)

@@ -1,0 +1,75 @@
+"""SampleCNN (Lee et al. 2017) as configured by CLMR and SemiSupCon."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+PAPER_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512)
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
+    return [
+        nn.Conv1d(in_channels, out_channels, kernel, stride=stride, padding=padding),
+        nn.BatchNorm1d(out_channels),
+        nn.ReLU(),
+    ]
+
+
+class SampleCNN(nn.Module):
+    """Raw-waveform SampleCNN: a strided stem, blocks of conv + max-pool, a last conv.
+
+    With the paper configuration (``kernel=3``, ten channel entries) the receptive
+    field is ``3 ** 10 = 59049`` samples (about 2.7 s at 22,050 Hz), which the network
+    maps to one 512-d vector. Longer inputs give several frames (one every 59049
+    samples), averaged by :meth:`forward`; shorter inputs are zero-padded on the right.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate the encoder expects, in Hz.
+    channels : sequence of int
+        Output channels of the stem followed by those of each block; the last entry
+        is the embedding size. Its length minus one is the number of blocks.
+    kernel : int
+        Kernel, stem stride and pooling size.
+
+    Example
+    -------
+    >>> encoder = SampleCNN(sample_rate=16000, channels=(8, 8, 16), kernel=3)
+    >>> encoder.input_length, encoder.embedding_dim
+    (27, 16)
+    >>> encoder(torch.randn(4, 27)).shape
+    torch.Size([4, 16])
+    >>> encoder.frames(torch.randn(2, 81)).shape
+    torch.Size([2, 3, 16])
+    """
+
+    def __init__(self, sample_rate: int = 22050, channels: Sequence[int] = PAPER_CHANNELS, kernel: int = 3) -> None:
+        super().__init__()
+        channels = list(channels)
+        self.sample_rate = int(sample_rate)
+        self.embedding_dim = channels[-1]
+        self.input_length = kernel ** len(channels)
+        layers = _conv_bn_relu(1, channels[0], kernel, stride=kernel, padding=0)
+        for in_channels, out_channels in zip(channels[:-1], channels[1:]):
+            layers += _conv_bn_relu(in_channels, out_channels, kernel, stride=1, padding=kernel // 2)
+            layers.append(nn.MaxPool1d(kernel, stride=kernel))
+        layers += _conv_bn_relu(channels[-1], channels[-1], kernel, stride=1, padding=kernel // 2)
+        self.network = nn.Sequential(*layers)
+
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings ``(B, T // input_length, D)``, one per ``input_length`` samples."""
+        if waveforms.dim() != 2:
+            raise ValueError(f"SampleCNN expects (batch, samples) waveforms, got shape {tuple(waveforms.shape)}")
+        missing = self.input_length - waveforms.shape[1]
+        if missing > 0:
+            waveforms = nn.functional.pad(waveforms, (0, missing))  # (B, input_length)
+        hidden = self.network(waveforms.unsqueeze(1))  # (B, D, T')
+        return hidden.transpose(1, 2)  # (B, T', D)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings ``(B, D)``: the mean of :meth:`frames` over time."""
+        return self.frames(waveforms).mean(dim=1)  # (B, D)
