@@ -1,0 +1,433 @@
+"""The SemiSupCon objective: target matrix, loss and cross-device negatives.
+
+A batch holds ``V`` views (rows); each row carries the id of its clip, a label and a
+flag saying whether that label is known. Two different views are positives with weight 1
+when they come from the same clip, with weight ``sim(y_u, y_v)`` in [0, 1] when both are
+labeled, and are negatives otherwise (METHOD.md sections 2-3)::
+
+    L_u = - sum_v w_uv [ s_uv - logsumexp_{k != u} s_uk ] / sum_v w_uv
+    L   = mean of L_u over the anchors u with sum_v w_uv > 0
+
+with ``s_uv`` the cosine similarity over a temperature. With no labels and two views it
+is SimCLR's NT-Xent; with every clip labeled (multi-class) it is SupCon's L_out.
+
+Label comparisons use matrix products (shared tags = ``Y @ Y.T``), so memory stays
+``O(V^2)`` whatever the number of tags. With ``gather_across_devices=True`` under
+``torch.distributed`` the negatives are the global batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
+import torch.nn.functional as F
+
+SUPERVISIONS = ("multiclass", "multilabel", "regression", "callable")
+MULTILABEL_SIMILARITIES = ("threshold", "dice")
+
+SimilarityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LabelSimilarity:
+    """Similarity in [0, 1] between the labels of two sets of labeled views.
+
+    Parameters
+    ----------
+    supervision : str
+        ``"multiclass"`` (long ``(V,)``: 1 when the class is the same),
+        ``"multilabel"`` (multi-hot ``(V, C)``), ``"regression"`` (float ``(V,)`` or
+        ``(V, K)``: 1 when the euclidean distance is <= ``radius``) or ``"callable"``
+        (``similarity`` decides).
+    multilabel_similarity : str
+        ``"threshold"``: 1 when at least ``threshold`` active tags are shared;
+        ``"dice"``: ``2|A∩B| / (|A|+|B|)``, 0 when both are empty.
+    threshold : float
+        Least number of shared tags for a multi-label positive.
+    radius : float
+        Largest label distance for a regression positive.
+    similarity : callable, optional
+        ``similarity(labels_a, labels_b) -> (Va, Vb)`` in [0, 1]; only with
+        ``supervision="callable"``. It only ever sees labels of labeled views.
+
+    Example
+    -------
+    >>> tags = torch.tensor([[1., 1., 0.], [1., 0., 0.], [0., 0., 1.]])
+    >>> LabelSimilarity("multilabel", threshold=1)(tags, tags)
+    tensor([[1., 1., 0.],
+            [1., 1., 0.],
+            [0., 0., 1.]])
+    >>> LabelSimilarity("multilabel", "dice")(tags, tags)[0]
+    tensor([1.0000, 0.6667, 0.0000])
+    """
+
+    supervision: str = "multilabel"
+    multilabel_similarity: str = "threshold"
+    threshold: float = 1
+    radius: float = 0.5
+    similarity: Optional[SimilarityFn] = None
+
+    def __post_init__(self) -> None:
+        if self.supervision not in SUPERVISIONS:
+            raise ValueError(f"unknown supervision {self.supervision!r}; use one of {SUPERVISIONS}")
+        if self.multilabel_similarity not in MULTILABEL_SIMILARITIES:
+            raise ValueError(
+                f"unknown multilabel_similarity {self.multilabel_similarity!r}; use one of {MULTILABEL_SIMILARITIES}"
+            )
+        if not self.threshold > 0:
+            raise ValueError(f"threshold must be a positive number of shared tags, got {self.threshold}")
+        if not self.radius >= 0:
+            raise ValueError(f"radius must be >= 0, got {self.radius}")
+        if (self.supervision == "callable") != (self.similarity is not None):
+            raise ValueError(
+                "supervision='callable' needs a `similarity(labels_a, labels_b)` function, and "
+                f"`similarity` is only used with supervision='callable' (got supervision={self.supervision!r}, "
+                f"similarity={self.similarity!r})"
+            )
+        if self.similarity is not None and not callable(self.similarity):
+            raise ValueError(f"similarity must be callable, got {type(self.similarity).__name__}")
+
+    def check(self, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``labels`` suit this supervision kind.
+
+        ``labels`` may be ``None`` only when no view is labeled.
+        """
+        if labels is None:
+            if labeled_mask.any():
+                raise ValueError("labels is None but labeled_mask marks labeled views; pass their labels")
+            return
+        if labels.dim() == 0 or labels.shape[0] != labeled_mask.shape[0]:
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)} but there are {labeled_mask.shape[0]} views; "
+                "give one label row per view (any placeholder where unlabeled)"
+            )
+        known = labels[labeled_mask]  # (L, ...) labels of the labeled views
+        if known.is_floating_point() and not torch.isfinite(known).all():
+            rows = (~torch.isfinite(known.reshape(len(known), -1))).any(1)
+            bad = labeled_mask.nonzero().squeeze(1)[rows].tolist()
+            raise ValueError(f"labels of labeled views {bad} contain NaN or inf")
+        kind = self.supervision
+        if kind == "multiclass" and (labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool):
+            raise ValueError(
+                f"multiclass labels must be integer class indices of shape (V,), got {labels.dtype} "
+                f"{tuple(labels.shape)}; use labels.long(), or supervision='regression' for numbers"
+            )
+        if kind == "multilabel":
+            if labels.dim() != 2:
+                raise ValueError(
+                    f"multilabel labels must be multi-hot of shape (V, C), got {tuple(labels.shape)}; "
+                    "for class indices use supervision='multiclass'"
+                )
+            if not ((known == 0) | (known == 1)).all():
+                raise ValueError("multilabel labels must be multi-hot (only 0 and 1) on labeled views")
+        if kind == "regression" and (labels.dim() not in (1, 2) or not labels.is_floating_point()):
+            raise ValueError(
+                f"regression labels must be floating point of shape (V,) or (V, K), got {labels.dtype} "
+                f"{tuple(labels.shape)}; for class indices use supervision='multiclass'"
+            )
+
+    def __call__(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
+        """Similarity ``(Va, Vb)`` between labels ``(Va, ...)`` and ``(Vb, ...)``."""
+        if self.supervision == "multiclass":
+            return (labels_a[:, None] == labels_b[None, :]).float()  # (Va, Vb)
+        if self.supervision == "multilabel":
+            tags_a, tags_b = labels_a.float(), labels_b.float()  # (Va, C), (Vb, C)
+            shared = tags_a @ tags_b.T  # (Va, Vb) number of shared active tags
+            if self.multilabel_similarity == "threshold":
+                return (shared >= self.threshold).float()  # (Va, Vb)
+            sizes = tags_a.sum(1)[:, None] + tags_b.sum(1)[None, :]  # (Va, Vb) |A| + |B|
+            return torch.where(sizes > 0, 2 * shared / sizes.clamp_min(1), 0.0)  # (Va, Vb)
+        if self.supervision == "regression":
+            dtype = torch.promote_types(labels_a.dtype, torch.float32)
+            values_a = labels_a.to(dtype).reshape(len(labels_a), -1)  # (Va, K)
+            values_b = labels_b.to(dtype).reshape(len(labels_b), -1)  # (Vb, K)
+            distance = torch.cdist(values_a, values_b, compute_mode="donot_use_mm_for_euclid_dist")  # (Va, Vb)
+            return (distance <= self.radius).float()
+        similarity = torch.as_tensor(self.similarity(labels_a, labels_b), device=labels_a.device).float()
+        if similarity.shape != (len(labels_a), len(labels_b)):
+            raise ValueError(
+                f"similarity returned shape {tuple(similarity.shape)}, expected ({len(labels_a)}, {len(labels_b)})"
+            )
+        if not (torch.isfinite(similarity).all() and (similarity >= 0).all() and (similarity <= 1).all()):
+            raise ValueError("similarity must return finite values in [0, 1]")
+        return similarity  # (Va, Vb)
+
+
+class _TargetBlock(NamedTuple):
+    """Positive weights of anchor rows against columns, split by origin."""
+
+    same_clip: torch.Tensor  # (Vr, Vc) bool, other views of the anchor's clip
+    label_weight: torch.Tensor  # (Vr, Vc) float in [0, 1], label positives of other clips
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self.same_clip.float() + self.label_weight  # (Vr, Vc)
+
+
+def _target_block(
+    row_ids: torch.Tensor,
+    row_labels: Optional[torch.Tensor],
+    row_mask: torch.Tensor,
+    col_ids: torch.Tensor,
+    col_labels: Optional[torch.Tensor],
+    col_mask: torch.Tensor,
+    self_columns: torch.Tensor,
+    similarity: LabelSimilarity,
+) -> _TargetBlock:
+    """Targets of anchors (rows) against candidate views (columns); ``self_columns[i]``
+    is the column of row ``i`` itself (excluded). Inputs are assumed checked."""
+    same_clip = row_ids[:, None] == col_ids[None, :]  # (Vr, Vc), self included for now
+    label_weight = torch.zeros(same_clip.shape, device=row_ids.device)  # (Vr, Vc)
+    rows, cols = row_mask.nonzero().squeeze(1), col_mask.nonzero().squeeze(1)  # (Lr,), (Lc,) labeled
+    if len(rows) and len(cols):
+        label_weight[rows[:, None], cols[None, :]] = similarity(row_labels[rows], col_labels[cols])  # (Lr, Lc)
+    label_weight = label_weight.masked_fill(same_clip, 0.0)  # (Vr, Vc) other clips only
+    same_clip[torch.arange(len(row_ids), device=row_ids.device), self_columns] = False
+    return _TargetBlock(same_clip, label_weight)
+
+
+def check_views(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless clip ids, labels and mask describe one batch of views.
+
+    Example
+    -------
+    >>> check_views(torch.tensor([0, 0, 1]), None, torch.zeros(3, dtype=torch.bool))
+    Traceback (most recent call last):
+    ...
+    ValueError: clip(s) [1] have fewer than 2 views; every clip needs N >= 2 views in the batch
+    """
+    if clip_ids.dim() != 1 or clip_ids.is_floating_point() or clip_ids.dtype == torch.bool:
+        raise ValueError(f"clip_ids must be integer of shape (V,), got {clip_ids.dtype} {tuple(clip_ids.shape)}")
+    if labeled_mask.dtype != torch.bool or labeled_mask.shape != clip_ids.shape:
+        raise ValueError(
+            f"labeled_mask must be bool of shape {tuple(clip_ids.shape)} (one flag per view), "
+            f"got {labeled_mask.dtype} {tuple(labeled_mask.shape)}"
+        )
+    if labels is not None and (labels.dim() == 0 or labels.shape[0] != len(clip_ids)):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}, expected one row per view ({len(clip_ids)})")
+    clips, counts = torch.unique(clip_ids, return_counts=True)
+    if (counts < 2).any():
+        raise ValueError(
+            f"clip(s) {clips[counts < 2].tolist()} have fewer than 2 views; every clip needs N >= 2 views in the batch"
+        )
+
+
+def target_matrix(
+    clip_ids: torch.Tensor,
+    labels: Optional[torch.Tensor],
+    labeled_mask: torch.Tensor,
+    supervision: str = "multilabel",
+    multilabel_similarity: str = "threshold",
+    threshold: float = 1,
+    radius: float = 0.5,
+    similarity: Optional[SimilarityFn] = None,
+) -> torch.Tensor:
+    """Target matrix ``M`` (V, V) of a batch: positive weights in [0, 1], diagonal 0.
+
+    ``M_uv`` is 1 when views u and v come from the same clip, ``sim(y_u, y_v)`` when both
+    are labeled (see :class:`LabelSimilarity`), else 0. Rows need not be ordered.
+
+    Parameters
+    ----------
+    clip_ids : torch.Tensor
+        Long ``(V,)``, the clip of each view.
+    labels : torch.Tensor or None
+        ``(V,)`` or ``(V, C)`` as the supervision kind needs; any value where unlabeled.
+        ``None`` when no view is labeled.
+    labeled_mask : torch.Tensor
+        Bool ``(V,)``, True where the view's label is known.
+    supervision, multilabel_similarity, threshold, radius, similarity
+        See :class:`LabelSimilarity`.
+
+    Returns
+    -------
+    torch.Tensor
+        Float ``(V, V)``.
+
+    Example
+    -------
+    >>> clip_ids = torch.tensor([0, 0, 1, 1, 2, 2])
+    >>> labels = torch.tensor([7, 7, 7, 7, -1, -1])
+    >>> labeled = torch.tensor([True, True, True, True, False, False])
+    >>> target_matrix(clip_ids, labels, labeled, supervision="multiclass")
+    tensor([[0., 1., 1., 1., 0., 0.],
+            [1., 0., 1., 1., 0., 0.],
+            [1., 1., 0., 1., 0., 0.],
+            [1., 1., 1., 0., 0., 0.],
+            [0., 0., 0., 0., 0., 1.],
+            [0., 0., 0., 0., 1., 0.]])
+    """
+    label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
+    check_views(clip_ids, labels, labeled_mask)
+    label_similarity.check(labels, labeled_mask)
+    self_columns = torch.arange(len(clip_ids), device=clip_ids.device)  # (V,)
+    return _target_block(
+        clip_ids, labels, labeled_mask, clip_ids, labels, labeled_mask, self_columns, label_similarity
+    ).weights
+
+
+class Columns(NamedTuple):
+    """The candidate views every local anchor is compared with (the global batch)."""
+
+    z: torch.Tensor  # (Vg, D) unit projections, local rows keep their gradients
+    clip_ids: torch.Tensor  # (Vg,) globally unique clip ids
+    labels: Optional[torch.Tensor]  # (Vg, ...)
+    labeled_mask: torch.Tensor  # (Vg,)
+    first_row: int  # column of the first local row
+    world_size: int
+
+
+def gather_columns(
+    z: torch.Tensor, clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor
+) -> Columns:
+    """Gather the views of all ranks (``z`` with gradients); ranks may hold different V.
+
+    Clip ids become globally unique as ``rank * max_V + (index of the clip on its rank)``.
+    Every rank must pass labels of the same dtype and trailing shape (or all ``None``).
+    Without an initialised process group of several ranks, returns the local views.
+
+    Example
+    -------
+    >>> z = torch.randn(4, 3)
+    >>> columns = gather_columns(z, torch.tensor([5, 5, 9, 9]), None, torch.zeros(4, dtype=torch.bool))
+    >>> columns.z is z, columns.first_row, columns.world_size
+    (True, 0, 1)
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return Columns(z, clip_ids, labels, labeled_mask, 0, 1)
+    world_size, rank = dist.get_world_size(), dist.get_rank()
+    sizes = [torch.zeros(1, dtype=torch.long, device=z.device) for _ in range(world_size)]
+    dist.all_gather(sizes, torch.tensor([len(z)], device=z.device))
+    sizes = [int(size) for size in torch.cat(sizes).tolist()]
+    longest = max(sizes)
+
+    def gather(local: torch.Tensor, with_gradients: bool = False) -> torch.Tensor:
+        padded = torch.cat([local, local.new_zeros((longest - len(local), *local.shape[1:]))])  # (max V, ...)
+        if with_gradients:
+            pieces = dist_nn.all_gather(padded)
+        else:
+            pieces = [torch.empty_like(padded) for _ in range(world_size)]
+            dist.all_gather(pieces, padded)
+        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)])  # (Vg, ...)
+
+    local_clips = torch.unique(clip_ids, return_inverse=True)[1] + rank * longest  # (V,)
+    return Columns(
+        gather(z, with_gradients=True),
+        gather(local_clips),
+        None if labels is None else gather(labels),
+        gather(labeled_mask.to(torch.uint8)).bool(),
+        sum(sizes[:rank]),
+        world_size,
+    )
+
+
+class SemiSupConLoss(torch.nn.Module):
+    """SemiSupCon loss: contrastive loss with same-clip and label-derived positives.
+
+    Parameters
+    ----------
+    temperature : float
+        Softmax temperature tau (> 0) of the cosine similarities.
+    supervision, multilabel_similarity, threshold, radius, similarity
+        How labels make positives, see :class:`LabelSimilarity`.
+    gather_across_devices : bool
+        Under ``torch.distributed`` with several ranks, compare the local anchors with
+        the views of every rank. The returned per-rank loss is scaled so that DDP's
+        gradient averaging yields the gradient of the global-batch loss; the mean of
+        the per-rank losses is the global loss.
+
+    Attributes
+    ----------
+    last_statistics : dict of str to float
+        After each forward, over this rank's anchors: ``loss``, ``loss_labeled`` and
+        ``loss_unlabeled`` (mean ``L_u``, nan when there is no such anchor),
+        ``positives_self`` and ``positives_label`` (mean same-clip count and
+        label-derived weight per anchor), ``labeled_fraction``.
+
+    Example
+    -------
+    >>> loss_fn = SemiSupConLoss(temperature=1.0, supervision="multiclass")
+    >>> z = torch.tensor([[1., 0.], [1., 0.], [0., 1.], [0., 1.]])
+    >>> clip_ids = torch.tensor([0, 0, 1, 1])
+    >>> labels = torch.tensor([-1, -1, -1, -1])
+    >>> labeled = torch.zeros(4, dtype=torch.bool)
+    >>> round(loss_fn(z, clip_ids, labels, labeled).item(), 4)  # log(e + 2) - 1
+    0.5514
+    >>> loss_fn.last_statistics["positives_self"], loss_fn.last_statistics["labeled_fraction"]
+    (1.0, 0.0)
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        supervision: str = "multilabel",
+        multilabel_similarity: str = "threshold",
+        threshold: float = 1,
+        radius: float = 0.5,
+        similarity: Optional[SimilarityFn] = None,
+        gather_across_devices: bool = False,
+    ) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+        self.label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
+        self.gather_across_devices = gather_across_devices
+        self.last_statistics: dict[str, float] = {}
+
+    def forward(
+        self, z: torch.Tensor, clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Loss of projections ``z`` (V, D) of views with ``clip_ids`` (V,), ``labels`` and
+        ``labeled_mask`` (V,) as in :func:`target_matrix`; returns a float32 (or wider) scalar."""
+        if z.dim() != 2 or len(z) != len(clip_ids):
+            raise ValueError(f"z must be (V, D) with V = len(clip_ids) = {len(clip_ids)}, got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ValueError("z contains NaN or inf; check the encoder output (learning rate, fp16 overflow)")
+        check_views(clip_ids, labels, labeled_mask)
+        self.label_similarity.check(labels, labeled_mask)
+        with torch.autocast(z.device.type, enabled=False):
+            z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # (V, D) unit rows
+            local = Columns(z, clip_ids, labels, labeled_mask, first_row=0, world_size=1)
+            columns = gather_columns(z, clip_ids, labels, labeled_mask) if self.gather_across_devices else local
+            anchors = torch.arange(len(z), device=z.device)  # (V,)
+            self_columns = columns.first_row + anchors  # (V,) column of each anchor itself
+            logits = z @ columns.z.T / self.temperature  # (V, Vg) s_uv
+            is_self = torch.zeros_like(logits, dtype=torch.bool)  # (V, Vg)
+            is_self[anchors, self_columns] = True
+            logits = logits.masked_fill(is_self, float("-inf"))  # (V, Vg) k != u
+            log_prob = (logits - logits.logsumexp(1, keepdim=True)).masked_fill(is_self, 0.0)  # (V, Vg)
+            target = _target_block(
+                columns.clip_ids[self_columns], labels, labeled_mask, columns.clip_ids, columns.labels,
+                columns.labeled_mask, self_columns, self.label_similarity,
+            )  # same-clip (V, Vg) and label weights (V, Vg)
+            weights = target.weights  # (V, Vg) w_uv
+            positives = weights.sum(1)  # (V,) sum_v w_uv
+            valid = positives > 0  # (V,)
+            anchor_loss = -(weights * log_prob).sum(1) / positives.where(valid, 1.0)  # (V,) L_u, 0 if not valid
+            valid_count = valid.sum()
+            if columns.world_size > 1:
+                dist.all_reduce(valid_count)
+            loss = anchor_loss.sum() * columns.world_size / valid_count
+        self.last_statistics = self._statistics(anchor_loss, valid, labeled_mask, target)
+        return loss
+
+    @staticmethod
+    @torch.no_grad()
+    def _statistics(
+        anchor_loss: torch.Tensor, valid: torch.Tensor, labeled_mask: torch.Tensor, target: _TargetBlock
+    ) -> dict[str, float]:
+        values = torch.stack([
+            anchor_loss[valid].mean(),
+            anchor_loss[valid & labeled_mask].mean(),
+            anchor_loss[valid & ~labeled_mask].mean(),
+            target.same_clip.sum(1).float().mean(),
+            target.label_weight.sum(1).mean(),
+            labeled_mask.float().mean(),
+        ]).tolist()
+        names = ("loss", "loss_labeled", "loss_unlabeled", "positives_self", "positives_label", "labeled_fraction")
+        return dict(zip(names, values))
