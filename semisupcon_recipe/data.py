@@ -1,0 +1,230 @@
+"""Pretraining data: manifests -> SpeechBrain datasets of multi-view clips -> batches.
+
+:func:`pretraining_datasets` reads a labeled and an unlabeled manifest, checks every
+label against the vocabulary (a clear error names the row), drops files too short
+for one view (counted in the log), draws the ``p_s`` subset of the labeled set once,
+and returns one ``DynamicItemDataset`` with the index pools the
+:class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler` needs. Items whose audio
+turns out unreadable during training are dropped from their batch by
+:func:`collate_views` and counted, never replaced by another item.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from speechbrain.dataio.dataset import DynamicItemDataset
+from speechbrain.utils.data_pipeline import provides, takes
+
+from semisupcon_recipe.audio import AudioError
+from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
+from semisupcon_recipe.sampling import select_labeled_subset
+from semisupcon_recipe.views import ViewReader
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ViewBatch:
+    """A batch of clips, each with ``N`` views.
+
+    Attributes
+    ----------
+    ids : list of str
+        Clip IDs ``(B,)``.
+    views : torch.Tensor
+        ``(B, N, L)`` waveforms.
+    labels : torch.Tensor
+        ``(B,)`` class indices (-1 when unlabeled) or ``(B, C)`` multi-hot/targets.
+    labeled : torch.Tensor
+        ``(B,)`` bool.
+    skipped : list of str
+        Items of this batch dropped because their audio could not be read.
+    """
+
+    ids: list[str]
+    views: torch.Tensor
+    labels: torch.Tensor
+    labeled: torch.Tensor
+    skipped: list[str] = field(default_factory=list)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "ViewBatch":
+        """Move the tensors to ``device``."""
+        move = lambda tensor: tensor.to(device, non_blocking=non_blocking)  # noqa: E731
+        return ViewBatch(self.ids, move(self.views), move(self.labels), move(self.labeled), self.skipped)
+
+    def pin_memory(self) -> "ViewBatch":
+        """Pin the tensors (DataLoader ``pin_memory=True``)."""
+        return ViewBatch(self.ids, self.views.pin_memory(), self.labels.pin_memory(), self.labeled.pin_memory(), self.skipped)
+
+
+def collate_views(examples: Sequence[dict]) -> ViewBatch:
+    """Stack examples from :func:`views_pipeline`, dropping those that failed to read.
+
+    Example
+    -------
+    >>> good = {"id": "a", "views": torch.zeros(2, 5), "label": torch.tensor(1), "labeled": True}
+    >>> bad = {"id": "b", "views": None, "label": torch.tensor(-1), "labeled": False}
+    >>> batch = collate_views([good, bad])
+    >>> tuple(batch.views.shape), batch.skipped
+    ((1, 2, 5), ['b'])
+    """
+    kept = [example for example in examples if example["views"] is not None]
+    skipped = [example["id"] for example in examples if example["views"] is None]
+    if not kept:
+        raise AudioError(f"every item of a batch failed to read ({skipped}); check the manifests' audio files")
+    return ViewBatch(
+        ids=[example["id"] for example in kept],
+        views=torch.stack([example["views"] for example in kept]),  # (B, N, L)
+        labels=torch.stack([example["label"] for example in kept]),  # (B,) or (B, C)
+        labeled=torch.tensor([bool(example["labeled"]) for example in kept]),  # (B,)
+        skipped=skipped,
+    )
+
+
+class EpochSeed:
+    """Shared, picklable (seed, epoch) pair from which every item draws its views.
+
+    A view depends only on (seed, epoch, item ID), not on the worker, the rank or the
+    batch it lands in, so runs with any number of workers or processes read the same
+    views, and a resumed epoch reads what the interrupted one would have read.
+
+    Example
+    -------
+    >>> seed = EpochSeed(7)
+    >>> a = seed.rng("clip1").integers(1000); seed.epoch = 2; b = seed.rng("clip1").integers(1000)
+    >>> bool(a != b)
+    True
+    """
+
+    def __init__(self, seed: int, epoch: int = 0) -> None:
+        self.seed = int(seed)
+        self.epoch = int(epoch)
+
+    def rng(self, item_id: str) -> np.random.Generator:
+        """Generator for one item in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, zlib.crc32(item_id.encode("utf-8"))])
+
+
+def views_pipeline(reader: ViewReader, vocabulary: LabelVocabulary, epoch_seed: EpochSeed):
+    """SpeechBrain dynamic item: ``(id, wav, labels)`` -> ``(views, label, labeled)``.
+
+    ``views`` is ``None`` when the file cannot be read; the collate function drops
+    and counts such items.
+    """
+
+    @takes("id", "wav", "labels")
+    @provides("views", "label", "labeled")
+    def pipeline(item_id: str, wav: str, labels: str):
+        try:
+            yield reader.read(wav, epoch_seed.rng(item_id))  # (N, L)
+        except AudioError as error:
+            logger.warning("skipping item %s: %s", item_id, error)
+            yield None
+        yield vocabulary.encode(labels, where=item_id) if labels else vocabulary.empty()
+        yield bool(labels)
+
+    return pipeline
+
+
+@dataclass
+class PretrainingData:
+    """The dataset of a pretraining run and its two index pools."""
+
+    dataset: DynamicItemDataset
+    labeled_indices: list[int]
+    unlabeled_indices: list[int]
+    vocabulary: LabelVocabulary
+    too_short: list[str]
+
+
+def pretraining_datasets(
+    labeled_manifest: str | None,
+    unlabeled_manifest: str | None,
+    supervision: str,
+    reader: ViewReader,
+    epoch_seed: EpochSeed,
+    output_folder: str | Path,
+    labeled_data_fraction: float = 1.0,
+    seed: int = 0,
+    replacements: dict | None = None,
+) -> PretrainingData:
+    """Build the pretraining dataset from a labeled and/or an unlabeled manifest.
+
+    Parameters
+    ----------
+    labeled_manifest, unlabeled_manifest : str, optional
+        SpeechBrain CSVs. Rows of the labeled manifest with an empty ``labels`` cell
+        join the unlabeled pool; the ``labels`` of the unlabeled manifest are ignored.
+    supervision : str
+        ``multilabel``, ``multiclass`` or ``regression``.
+    reader : ViewReader
+        Crops the views.
+    epoch_seed : EpochSeed
+        Per-item randomness of the views.
+    output_folder : str or Path
+        Where ``label_vocabulary.json`` and ``labeled_subset.txt`` (the ``p_s`` draw)
+        are written once and read back on resume.
+    labeled_data_fraction : float
+        ``p_s``.
+    seed : int
+        Seed of the ``p_s`` draw.
+    replacements : dict, optional
+        ``$name`` replacements of the manifests.
+
+    Returns
+    -------
+    PretrainingData
+    """
+    output_folder = Path(output_folder)
+    labeled_rows = read_manifest(labeled_manifest, replacements) if labeled_manifest else {}
+    unlabeled_rows = read_manifest(unlabeled_manifest, replacements) if unlabeled_manifest else {}
+    overlap = sorted(set(labeled_rows) & set(unlabeled_rows))
+    if overlap:
+        raise ValueError(f"IDs appear in both manifests (e.g. {overlap[:3]}); give each clip one row")
+    for row in unlabeled_rows.values():
+        row["labels"] = ""
+
+    too_short = sorted(
+        item_id
+        for item_id, row in {**labeled_rows, **unlabeled_rows}.items()
+        if row["duration"] < reader.min_duration
+    )
+    if too_short:
+        logger.warning(
+            "skipping %d item(s) shorter than one view (%.2f s): %s",
+            len(too_short), reader.min_duration, ", ".join(too_short[:10]),
+        )
+    rows = {item_id: row for item_id, row in {**labeled_rows, **unlabeled_rows}.items() if item_id not in too_short}
+
+    vocabulary = LabelVocabulary.load_or_build(
+        output_folder / "label_vocabulary.json", supervision, [row["labels"] for row in rows.values()]
+    )
+    for item_id, row in rows.items():
+        if row["labels"]:
+            vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
+
+    labeled_ids = [item_id for item_id, row in rows.items() if row["labels"]]
+    kept = set(select_labeled_subset(labeled_ids, labeled_data_fraction, seed, output_folder / "labeled_subset.txt"))
+    rows = {item_id: row for item_id, row in rows.items() if not row["labels"] or item_id in kept}
+    logger.info(
+        "pretraining data: %d labeled clips kept (p_s=%.3f of %d), %d unlabeled clips",
+        len(kept), labeled_data_fraction, len(labeled_ids), sum(not row["labels"] for row in rows.values()),
+    )
+
+    dataset = DynamicItemDataset(rows, dynamic_items=[views_pipeline(reader, vocabulary, epoch_seed)])
+    dataset.set_output_keys(["id", "views", "label", "labeled"])
+    order = list(rows)
+    return PretrainingData(
+        dataset=dataset,
+        labeled_indices=[i for i, item_id in enumerate(order) if rows[item_id]["labels"]],
+        unlabeled_indices=[i for i, item_id in enumerate(order) if not rows[item_id]["labels"]],
+        vocabulary=vocabulary,
+        too_short=too_short,
+    )
