@@ -26,7 +26,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.dataloader import make_dataloader
 
 from semisupcon_recipe.brains import SemiSupConBrain
-from semisupcon_recipe.data import EpochSeed, collate_views, pretraining_datasets
+from semisupcon_recipe.data import collate_views, pretraining_datasets
+from semisupcon_recipe.encoder_spec import write_encoder_spec
 from semisupcon_recipe.sampling import MixedLabelBatchSampler
 
 
@@ -83,6 +84,7 @@ def main():
         hyperparams_to_save=hparams_file,
         overrides=overrides,
     )
+    sb.utils.distributed.run_on_main(write_encoder_spec, args=[hparams_file, overrides, hparams["output_folder"]])
 
     # The main process writes the vocabulary and the p_s draw; the others read them back.
     if sb.utils.distributed.if_main_process():
