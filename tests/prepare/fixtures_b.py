@@ -1,0 +1,182 @@
+"""Tiny copies of the official layouts of GiantSteps, NSynth, EmoMusic and VocalSet.
+
+Each builder writes the dataset's real folder structure and annotation formats
+(quirks included) under a folder, with short generated noise as audio, and returns
+what a correct preparation must find there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import soundfile
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CLIP_SECONDS = 0.2
+
+
+def load_prepare_module(relative_path: str) -> ModuleType:
+    """Import a recipe's ``*_prepare.py`` (recipes are scripts, not a package)."""
+    path = REPOSITORY / relative_path
+    name = f"recipe_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def write_noise(path: Path, sample_rate: int, seed: int, seconds: float = CLIP_SECONDS) -> Path:
+    """Write ``seconds`` of quiet white noise; mp3 if the suffix says so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * sample_rate)).astype("float32")
+    file_format = "MP3" if path.suffix == ".mp3" else "WAV"
+    soundfile.write(str(path), noise, sample_rate, format=file_format)
+    return path
+
+
+# GiantSteps: test keys spelt as the dataset does (sharps and flats mixed), with the
+# normalised label each must become.
+GIANTSTEPS_TEST_KEYS = {
+    "10089": ("Eb minor", "Eb minor"),
+    "1030011": ("F# minor", "Gb minor"),
+    "1058812": ("A major", "A major"),
+    "1084996": ("C# major", "Db major"),
+    "1120005": ("Bb minor", "Bb minor"),
+    "1139571": ("G minor", "G minor"),
+}
+# MTG-key: 20 usable tracks, plus ones the protocol drops.
+GIANTSTEPS_MTG_KEPT = {str(3000000 + index): key for index, key in enumerate(
+    ["C major", "A minor", "D# minor", "Gb major", "E minor", "B major", "F minor", "Ab major", "C# minor", "G major",
+     "D minor", "Eb major", "A# minor", "E major", "F# major", "C minor", "B minor", "D major", "G# minor", "F major"]
+)}
+GIANTSTEPS_MTG_DROPPED = {
+    "4000001": ("-", 2),
+    "4000002": ("D dorian", 2),
+    "4000003": ("A minor / C major", 2),
+    "4000004": ("E minor", 1),
+    "4000005": ("Bb major", 0),
+}
+
+
+def build_giantsteps(root: Path) -> dict:
+    """GiantSteps Key (test) and GiantSteps-MTG-key (train) repositories side by side."""
+    key_dataset = root / "giantsteps-key-dataset"
+    (key_dataset / "annotations" / "key").mkdir(parents=True)
+    for index, (track_id, (text, _)) in enumerate(GIANTSTEPS_TEST_KEYS.items()):
+        (key_dataset / "annotations" / "key" / f"{track_id}.LOFI.key").write_text(text)
+        write_noise(key_dataset / "audio" / f"{track_id}.LOFI.mp3", 44100, seed=index)
+    mtg = root / "giantsteps-mtg-key-dataset"
+    (mtg / "annotations").mkdir(parents=True)
+    lines = ["ID\tMANUAL KEY\tC\tGLOBAL KEY"]
+    lines += [f"{track_id}\t{key}\t2\t{key}" for track_id, key in GIANTSTEPS_MTG_KEPT.items()]
+    lines += [f"{track_id}\t{key}\t{confidence}\t-" for track_id, (key, confidence) in GIANTSTEPS_MTG_DROPPED.items()]
+    (mtg / "annotations" / "annotations.txt").write_text("\n".join(lines) + "\n")
+    for index, track_id in enumerate([*GIANTSTEPS_MTG_KEPT, *GIANTSTEPS_MTG_DROPPED]):
+        write_noise(mtg / "audio" / f"{track_id}.LOFI.mp3", 44100, seed=100 + index)
+    return {"train": 18, "valid": 2, "test": len(GIANTSTEPS_TEST_KEYS)}
+
+
+# NSynth: (instrument family, source, instrument number, pitch, velocity) per split;
+# pitches 9 and 120 lie outside the piano range and leave the pitch task only.
+NSYNTH_NOTES = {
+    "train": [("bass", "synthetic", 33, 9, 100), ("bass", "synthetic", 33, 40, 50), ("keyboard", "acoustic", 1, 60, 75),
+              ("reed", "acoustic", 4, 72, 127), ("synth_lead", "synthetic", 2, 84, 25), ("mallet", "electronic", 7, 120, 50),
+              ("guitar", "acoustic", 3, 21, 100), ("organ", "electronic", 5, 108, 100)],
+    "valid": [("bass", "synthetic", 34, 40, 100), ("reed", "acoustic", 6, 60, 50), ("mallet", "electronic", 8, 9, 25)],
+    "test": [("keyboard", "acoustic", 9, 60, 100), ("guitar", "acoustic", 10, 72, 100), ("vocal", "synthetic", 11, 48, 50),
+             ("organ", "electronic", 12, 36, 127)],
+}
+NSYNTH_FAMILIES = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal"]
+NSYNTH_SOURCES = ["acoustic", "electronic", "synthetic"]
+
+
+def nsynth_entry(family: str, source: str, number: int, pitch: int, velocity: int) -> dict:
+    """One ``examples.json`` entry with every field of the official metadata."""
+    instrument_str = f"{family}_{source}_{number:03d}"
+    return {
+        "note": number * 1000 + pitch,
+        "note_str": f"{instrument_str}-{pitch:03d}-{velocity:03d}",
+        "instrument": number,
+        "instrument_str": instrument_str,
+        "pitch": pitch,
+        "velocity": velocity,
+        "sample_rate": 16000,
+        "qualities": [0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        "qualities_str": ["dark"],
+        "instrument_family": NSYNTH_FAMILIES.index(family),
+        "instrument_family_str": family,
+        "instrument_source": NSYNTH_SOURCES.index(source),
+        "instrument_source_str": source,
+    }
+
+
+def build_nsynth(root: Path) -> dict:
+    """``nsynth-{train,valid,test}/examples.json`` and ``audio/<note_str>.wav``."""
+    expected = {}
+    for split, notes in NSYNTH_NOTES.items():
+        entries = [nsynth_entry(*note) for note in notes]
+        folder = root / f"nsynth-{split}"
+        folder.mkdir(parents=True)
+        (folder / "examples.json").write_text(json.dumps({entry["note_str"]: entry for entry in entries}, indent=4))
+        for index, entry in enumerate(entries):
+            write_noise(folder / "audio" / f"{entry['note_str']}.wav", 16000, seed=index)
+        expected[f"pitch_{split}"] = {entry["note_str"]: str(entry["pitch"]) for entry in entries if 21 <= entry["pitch"] <= 108}
+        expected[f"instrument_family_{split}"] = {entry["note_str"]: entry["instrument_family_str"] for entry in entries}
+    return expected
+
+
+# EmoMusic: song id -> (mean_arousal, mean_valence, MediaEval 2013 set); ids skip the
+# removed duplicates as the real list does.
+EMOMUSIC_SONGS = {
+    **{song_id: (3.0 + song_id / 100, 5.0 - song_id / 100, "development") for song_id in range(2, 42, 2)},
+    **{song_id: (4.5, 6.25, "evaluation") for song_id in (1001, 1005, 1010, 1013)},
+}
+EMOMUSIC_REMOVED = (3, 5)
+
+
+def build_emomusic(root: Path) -> dict:
+    """``clips_45seconds/``, ``annotations/static_annotations.csv`` and ``songs_info.csv``."""
+    (root / "annotations").mkdir(parents=True)
+    annotation_lines = ["song_id, mean_arousal, std_arousal, mean_valence, std_valence"]
+    info_lines = ['song_id,file_name,Artist,Song title,start of the segment (min.sec),'
+                  'end of the segment (min.sec),Genre,Mediaeval 2013 set']
+    for song_id, (arousal, valence, song_set) in EMOMUSIC_SONGS.items():
+        annotation_lines.append(f"{song_id},{arousal},0.94,{valence},0.63")
+        info_lines.append(f'{song_id},{song_id}.mp3,"Artist {song_id}, the band","Title {song_id}",0.45,1.30,Rock,{song_set}')
+        write_noise(root / "clips_45seconds" / f"{song_id}.mp3", 44100, seed=song_id)
+    annotation_lines.append(annotation_lines[1])  # the same song annotated twice
+    for song_id in EMOMUSIC_REMOVED:
+        info_lines.append(f'{song_id},{song_id}.mp3,"Someone","Removed {song_id}",0.00,0.45,Pop,development')
+    (root / "annotations" / "static_annotations.csv").write_text("\n".join(annotation_lines) + "\n")
+    (root / "songs_info.csv").write_text("\n".join(info_lines) + "\n")
+    return {"train": 18, "valid": 2, "test": 4}
+
+
+# VocalSet: technique folders per context, with the real quirks (``vibrado``) and the
+# variants that are not among the 10 techniques.
+VOCALSET_FOLDERS = {
+    "arpeggios": ["belt", "vibrato", "fast_forte", "lip_trill"],
+    "long_tones": ["vibrado", "trill", "messa", "straight"],
+    "excerpts": ["spoken", "breathy"],
+}
+VOCALSET_SINGERS = ("f1", "f2", "m3", "m8")
+
+
+def build_vocalset(root: Path) -> dict:
+    """``FULL/<singer>/<context>/<technique>/<singer>_<context>_<technique>_a.wav``, plus macOS litter."""
+    for index, singer in enumerate(VOCALSET_SINGERS):
+        for context, techniques in VOCALSET_FOLDERS.items():
+            for technique in techniques:
+                folder = root / "FULL" / singer / context / technique
+                write_noise(folder / f"{singer}_{context}_{technique}_a.wav", 44100, seed=index, seconds=0.1)
+    (root / "FULL" / "f1" / "arpeggios" / "belt" / "._f1_arpeggios_belt_a.wav").write_bytes(b"\0" * 16)
+    (root / "FULL" / "__MACOSX").mkdir()
+    files_per_singer = sum(len(techniques) for techniques in VOCALSET_FOLDERS.values())
+    return {"singers": VOCALSET_SINGERS, "files_per_singer": files_per_singer, "technique_files_per_singer": files_per_singer - 2}
