@@ -1,0 +1,121 @@
+"""Cross-device negatives: 2 gloo ranks under DDP reproduce the single-process full batch."""
+
+import datetime
+import os
+import socket
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from semisupcon_recipe.objectives import SemiSupConLoss
+
+WORLD_SIZE = 2
+COLLECTIVE_TIMEOUT_S = 60
+JOIN_TIMEOUT_S = 150
+INPUT_DIM, PROJECTION_DIM = 6, 4
+# (supervision, labels of the 7 global clips); rank 0 holds clips 0-3, rank 1 clips 4-6
+CASES = {
+    "multiclass": torch.tensor([0, 1, 0, 2, 1, 0, -1]),
+    "multilabel": torch.tensor(
+        [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1], [0, 0, 0]], dtype=torch.float32
+    ),
+}
+LABELED_CLIPS = torch.tensor([True, True, False, True, True, True, False])
+VIEWS_PER_CLIP = 2
+RANK_CLIPS = ([0, 1, 2, 3], [4, 5, 6])  # uneven: 8 and 6 views, different valid anchor counts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def global_batch(case):
+    """Inputs of the whole batch, clip-major; clip ids are local per rank (both start at 0)."""
+    generator = torch.Generator().manual_seed(0)
+    num_clips = len(LABELED_CLIPS)
+    x = torch.randn(num_clips * VIEWS_PER_CLIP, INPUT_DIM, generator=generator)
+    labels = CASES[case].repeat_interleave(VIEWS_PER_CLIP, 0)
+    labeled = LABELED_CLIPS.repeat_interleave(VIEWS_PER_CLIP)
+    return x, labels, labeled
+
+
+def rank_rows(rank):
+    clips = torch.tensor(RANK_CLIPS[rank])
+    return (clips[:, None] * VIEWS_PER_CLIP + torch.arange(VIEWS_PER_CLIP)).flatten()
+
+
+def make_encoder():
+    torch.manual_seed(1)
+    return torch.nn.Linear(INPUT_DIM, PROJECTION_DIM)
+
+
+def worker(rank, port, out_folder):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=WORLD_SIZE, timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S)
+    )
+    try:
+        encoder = torch.nn.parallel.DistributedDataParallel(make_encoder())
+        results = {}
+        for case in CASES:
+            x, labels, labeled = global_batch(case)
+            rows = rank_rows(rank)
+            local_clip_ids = torch.arange(len(RANK_CLIPS[rank])).repeat_interleave(VIEWS_PER_CLIP) + 100
+            loss_fn = SemiSupConLoss(temperature=0.2, supervision=case, gather_across_devices=True)
+            encoder.zero_grad()
+            loss = loss_fn(encoder(x[rows]), local_clip_ids, labels[rows], labeled[rows])
+            loss.backward()
+            global_loss = loss.detach().clone()
+            dist.all_reduce(global_loss)
+            local_only = SemiSupConLoss(temperature=0.2, supervision=case)(
+                encoder.module(x[rows]), local_clip_ids, labels[rows], labeled[rows]
+            )
+            results[case] = {
+                "local_only_loss": local_only.detach(),
+                "loss": global_loss / WORLD_SIZE,
+                "weight_grad": encoder.module.weight.grad.clone(),
+                "bias_grad": encoder.module.bias.grad.clone(),
+            }
+        torch.save(results, os.path.join(out_folder, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def single_process(case):
+    x, labels, labeled = global_batch(case)
+    encoder = make_encoder()
+    clip_ids = torch.arange(len(LABELED_CLIPS)).repeat_interleave(VIEWS_PER_CLIP)
+    loss = SemiSupConLoss(temperature=0.2, supervision=case, gather_across_devices=True)(
+        encoder(x), clip_ids, labels, labeled
+    )
+    loss.backward()
+    return {"loss": loss.detach(), "weight_grad": encoder.weight.grad, "bias_grad": encoder.bias.grad}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(JOIN_TIMEOUT_S + 60)
+def test_two_gloo_ranks_under_ddp_match_single_process_full_batch(tmp_path):
+    context = mp.start_processes(
+        worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    try:
+        while not context.join(timeout=5):
+            if time.monotonic() > deadline:
+                pytest.fail(f"distributed workers did not finish within {JOIN_TIMEOUT_S} s")
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+    for rank in range(WORLD_SIZE):
+        results = torch.load(tmp_path / f"rank{rank}.pt")
+        for case in CASES:
+            expected = single_process(case)
+            assert (results[case]["local_only_loss"] - expected["loss"]).abs() > 1e-3  # negatives do cross ranks
+            for key, value in expected.items():
+                torch.testing.assert_close(results[case][key], value, atol=1e-5, rtol=0, msg=f"{case} {key} rank {rank}")
