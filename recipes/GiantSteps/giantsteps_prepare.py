@@ -19,6 +19,8 @@ Expected layout (the two dataset repositories cloned side by side under
         audio/<id>.LOFI.mp3
         annotations/annotations.txt            tab-separated: ID, MANUAL KEY, C (confidence), ...
 
+Preparation is skipped when the manifests exist and were written with the same options.
+
 Run::
 
     python recipes/GiantSteps/giantsteps_prepare.py --data_folder /data/giantsteps --save_folder manifests/giantsteps
