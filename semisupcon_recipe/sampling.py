@@ -54,10 +54,32 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
     return kept
 
 
-def _cycled(pool_size: int, rng: np.random.Generator) -> Iterator[int]:
-    """Endless stream over ``range(pool_size)``: one fresh permutation after another."""
-    while True:
-        yield from rng.permutation(pool_size).tolist()
+class _CycledPool:
+    """Endless draws over ``range(pool_size)``: one fresh permutation after another.
+
+    :meth:`take` never returns the same item twice in one call while the pool is
+    large enough: an item that would repeat (at a permutation boundary) waits for
+    the next call.
+    """
+
+    def __init__(self, pool_size: int, rng: np.random.Generator) -> None:
+        self.pool_size = pool_size
+        self.rng = rng
+        self.queue: list[int] = []
+
+    def take(self, count: int) -> list[int]:
+        drawn: list[int] = []
+        deferred: list[int] = []
+        while len(drawn) < count:
+            if not self.queue:
+                self.queue = self.rng.permutation(self.pool_size).tolist()
+            item = self.queue.pop(0)
+            if item in drawn and self.pool_size >= count:
+                deferred.append(item)
+            else:
+                drawn.append(item)
+        self.queue = deferred + self.queue
+        return drawn
 
 
 class MixedLabelBatchSampler(Sampler[list[int]]):
@@ -73,6 +95,8 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
         Clips per batch on each process.
     labeled_share : float
         ``b_s``: 0 is pure self-supervision, 1 pure supervised contrastive learning.
+        A clip appears at most once per global batch unless its pool is smaller
+        than its share of the batch.
     seed : int
         With the epoch, fixes the whole sequence of batches (resumable mid-epoch).
     batches_per_epoch : int, optional
@@ -133,12 +157,12 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        labeled_stream = _cycled(len(self.labeled), rng) if self.num_labeled else iter(())
-        unlabeled_stream = _cycled(len(self.unlabeled), rng) if self.num_unlabeled else iter(())
+        labeled_pool = _CycledPool(len(self.labeled), rng)
+        unlabeled_pool = _CycledPool(len(self.unlabeled), rng)
         for _ in range(len(self)):
             # Draw the global batch, then keep this rank's slice of each part.
-            labeled = [self.labeled[next(labeled_stream)] for _ in range(self.num_labeled * self.num_replicas)]
-            unlabeled = [self.unlabeled[next(unlabeled_stream)] for _ in range(self.num_unlabeled * self.num_replicas)]
+            labeled = [self.labeled[i] for i in labeled_pool.take(self.num_labeled * self.num_replicas)]
+            unlabeled = [self.unlabeled[i] for i in unlabeled_pool.take(self.num_unlabeled * self.num_replicas)]
             yield (
                 labeled[self.rank * self.num_labeled : (self.rank + 1) * self.num_labeled]
                 + unlabeled[self.rank * self.num_unlabeled : (self.rank + 1) * self.num_unlabeled]

@@ -10,10 +10,16 @@ from torch import nn
 PAPER_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512)
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
+NORMALIZATIONS = {
+    "batch": nn.BatchNorm1d,
+    "group": lambda channels: nn.GroupNorm(1, channels),
+}
+
+
+def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int, padding: int, normalization: str) -> list[nn.Module]:
     return [
         nn.Conv1d(in_channels, out_channels, kernel, stride=stride, padding=padding),
-        nn.BatchNorm1d(out_channels),
+        NORMALIZATIONS[normalization](out_channels),
         nn.ReLU(),
     ]
 
@@ -35,6 +41,10 @@ class SampleCNN(nn.Module):
         is the embedding size. Its length minus one is the number of blocks.
     kernel : int
         Kernel, stem stride and pooling size.
+    normalization : str
+        ``"batch"`` (the paper) or ``"group"`` (one group: statistics per example, so
+        a multi-process run on CPU, where SyncBatchNorm is unavailable, computes
+        exactly what one process computes on the global batch).
 
     Example
     -------
@@ -47,17 +57,25 @@ class SampleCNN(nn.Module):
     torch.Size([2, 3, 16])
     """
 
-    def __init__(self, sample_rate: int = 22050, channels: Sequence[int] = PAPER_CHANNELS, kernel: int = 3) -> None:
+    def __init__(
+        self,
+        sample_rate: int = 22050,
+        channels: Sequence[int] = PAPER_CHANNELS,
+        kernel: int = 3,
+        normalization: str = "batch",
+    ) -> None:
         super().__init__()
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
         channels = list(channels)
         self.sample_rate = int(sample_rate)
         self.embedding_dim = channels[-1]
         self.input_length = kernel ** len(channels)
-        layers = _conv_bn_relu(1, channels[0], kernel, stride=kernel, padding=0)
+        layers = _conv_norm_relu(1, channels[0], kernel, stride=kernel, padding=0, normalization=normalization)
         for in_channels, out_channels in zip(channels[:-1], channels[1:]):
-            layers += _conv_bn_relu(in_channels, out_channels, kernel, stride=1, padding=kernel // 2)
+            layers += _conv_norm_relu(in_channels, out_channels, kernel, 1, kernel // 2, normalization)
             layers.append(nn.MaxPool1d(kernel, stride=kernel))
-        layers += _conv_bn_relu(channels[-1], channels[-1], kernel, stride=1, padding=kernel // 2)
+        layers += _conv_norm_relu(channels[-1], channels[-1], kernel, 1, kernel // 2, normalization)
         self.network = nn.Sequential(*layers)
 
     def frames(self, waveforms: torch.Tensor) -> torch.Tensor:

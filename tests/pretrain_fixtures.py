@@ -1,0 +1,39 @@
+"""Tiny generated audio datasets for the pretraining tests."""
+
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from semisupcon_recipe.manifest import write_manifest
+
+SAMPLE_RATE = 16000
+
+
+def tone(frequency: float, seconds: float, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A sine with a little noise, float32."""
+    time = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (0.3 * np.sin(2 * np.pi * frequency * time) + 0.05 * rng.normal(size=time.size)).astype("float32")
+
+
+def make_tone_dataset(folder: Path, num_clips: int = 40, num_labeled: int = 16, seconds: float = 1.5) -> tuple[Path, Path]:
+    """Clips of four tone classes; the first ``num_labeled`` labeled ``class0..3``.
+
+    Returns the labeled and unlabeled manifest paths.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    labeled, unlabeled = [], []
+    for index in range(num_clips):
+        cls = index % 4
+        path = folder / f"clip{index}.wav"
+        soundfile.write(path, tone(220 * 2 ** (cls / 4), seconds, rng), SAMPLE_RATE)
+        row = {"ID": f"clip{index}", "duration": seconds, "wav": str(path)}
+        if index < num_labeled:
+            labeled.append({**row, "labels": f"class{cls}"})
+        else:
+            unlabeled.append(row)
+    write_manifest(folder / "labeled.csv", labeled)
+    write_manifest(folder / "unlabeled.csv", unlabeled)
+    return folder / "labeled.csv", folder / "unlabeled.csv"

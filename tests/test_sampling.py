@@ -1,0 +1,84 @@
+"""Mixed-label batch sampler and the p_s draw."""
+
+import math
+
+import pytest
+
+from semisupcon_recipe.sampling import MixedLabelBatchSampler, select_labeled_subset
+
+LABELED = list(range(10))
+UNLABELED = list(range(10, 100))
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 0.5, 1.0])
+def test_every_batch_has_the_same_composition(share):
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=share, seed=0)
+    for batch in sampler:
+        assert len(batch) == 8
+        assert sum(index in LABELED for index in batch) == math.floor(8 * share)
+
+
+def test_larger_pool_covered_once_per_epoch_and_smaller_pool_cycled():
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=10, labeled_share=0.5, seed=0)
+    batches = list(sampler)
+    unlabeled_seen = [i for b in batches for i in b if i >= 10]
+    labeled_seen = [i for b in batches for i in b if i < 10]
+    assert len(batches) == 18  # 90 unlabeled / 5 per batch
+    assert sorted(unlabeled_seen) == UNLABELED  # each exactly once
+    assert set(labeled_seen) == set(LABELED)  # cycled: 90 draws over 10 items
+    counts = [labeled_seen.count(i) for i in LABELED]
+    assert max(counts) - min(counts) <= 1  # fresh permutations, no item starved
+
+
+def test_same_epoch_same_batches_other_epoch_other_batches():
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, seed=3)
+    sampler.set_epoch(1)
+    first, again = list(sampler), list(sampler)
+    sampler.set_epoch(2)
+    assert first == again
+    assert list(sampler) != first
+
+
+def test_ranks_split_the_single_process_global_batch():
+    single = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, seed=0)
+    ranks = [MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=4, labeled_share=0.5, seed=0, num_replicas=2, rank=r) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1])
+    for global_batch, part0, part1 in zip(single, *ranks):
+        assert sorted(part0 + part1) == sorted(global_batch)
+        assert sum(i in LABELED for i in part0) == sum(i in LABELED for i in part1) == 2
+        assert not set(part0) & set(part1)  # no clip twice in a global batch
+
+
+def test_no_clip_twice_in_a_batch_across_permutation_boundaries():
+    sampler = MixedLabelBatchSampler(list(range(6)), list(range(6, 60)), batch_size=8, labeled_share=0.5, seed=0)
+    for epoch in range(5):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            assert len(set(batch)) == len(batch)
+
+
+def test_fixed_epoch_length():
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, batches_per_epoch=7)
+    assert len(list(sampler)) == len(sampler) == 7
+
+
+def test_empty_pool_that_is_needed_is_an_error():
+    with pytest.raises(ValueError, match="labeled pool is empty"):
+        MixedLabelBatchSampler([], UNLABELED, batch_size=8, labeled_share=0.5)
+    assert len(list(MixedLabelBatchSampler([], UNLABELED, batch_size=8, labeled_share=0.0))) > 0
+
+
+def test_p_s_drawn_once_recorded_and_reused(tmp_path):
+    ids = [f"c{i}" for i in range(1000)]
+    record = tmp_path / "labeled_subset.txt"
+    kept = select_labeled_subset(ids, 0.05, seed=1, record=record)
+    assert len(kept) == 50  # p_s applied once, not squared
+    assert record.read_text().split() == kept
+    assert select_labeled_subset(ids, 0.05, seed=999, record=record) == kept
+    assert select_labeled_subset(ids, 0.05, seed=2) != kept
+
+
+def test_p_s_bounds():
+    with pytest.raises(ValueError, match="p_s"):
+        select_labeled_subset(["a"], 1.5, seed=0)
+    assert select_labeled_subset(["a", "b"], 0.0, seed=0) == []
