@@ -185,11 +185,11 @@ def prepare_emomusic(
     manifests = {split: save_folder / f"{split}.csv" for split in SPLITS}
     if skip_prep:
         return manifests
+    data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "valid_fraction": valid_fraction, "seed": seed}
     if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
         logger.info("EmoMusic manifests already exist in %s, skipping preparation", save_folder)
         return manifests
-    data_folder = Path(data_folder)
     clip_folder = require_folder(data_folder / "clips_45seconds", "the 45-second mp3 clips")
     annotations = read_static_annotations(data_folder / "annotations" / "static_annotations.csv")
     song_sets = read_song_sets(data_folder / "songs_info.csv")

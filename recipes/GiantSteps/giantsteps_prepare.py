@@ -219,13 +219,14 @@ def prepare_giantsteps(
     manifests = {split: save_folder / f"{split}.csv" for split in SPLITS}
     if skip_prep:
         return manifests
+    data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "key_subfolder": key_subfolder, "mtg_subfolder": mtg_subfolder,
                "valid_fraction": valid_fraction, "min_confidence": min_confidence, "seed": seed}
     if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
         logger.info("GiantSteps manifests already exist in %s, skipping preparation", save_folder)
         return manifests
-    key_folder = require_folder(Path(data_folder) / key_subfolder, "the GiantSteps Key dataset (test set)")
-    mtg_folder = require_folder(Path(data_folder) / mtg_subfolder, "the GiantSteps-MTG-key dataset (training set)")
+    key_folder = require_folder(data_folder / key_subfolder, "the GiantSteps Key dataset (test set)")
+    mtg_folder = require_folder(data_folder / mtg_subfolder, "the GiantSteps-MTG-key dataset (training set)")
 
     test_keys = read_test_keys(key_folder)
     training_keys = read_training_keys(mtg_folder, min_confidence)

@@ -141,13 +141,14 @@ def prepare_nsynth(
     manifests = {f"{task}_{split}": save_folder / f"{task}_{split}.csv" for task in tasks for split in SPLITS}
     if skip_prep:
         return manifests
+    data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "min_pitch": min_pitch,
                "max_pitch": max_pitch, "max_per_split": max_per_split, "seed": seed}
     if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
         logger.info("NSynth manifests already exist in %s, skipping preparation", save_folder)
         return manifests
     for split in SPLITS:
-        split_folder = require_folder(Path(data_folder) / f"nsynth-{split}", f"the extracted nsynth-{split} archive")
+        split_folder = require_folder(data_folder / f"nsynth-{split}", f"the extracted nsynth-{split} archive")
         examples = read_examples(split_folder)
         rows_by_note: dict[str, dict] = {}
         for task in tasks:

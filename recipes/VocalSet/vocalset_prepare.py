@@ -212,7 +212,7 @@ def prepare_vocalset(
     manifests = {f"{task}_{split}": save_folder / f"{task}_{split}.csv" for task in tasks for split in SPLITS}
     if skip_prep:
         return manifests
-    data_folder = Path(data_folder)
+    data_folder = Path(data_folder).expanduser().absolute()
     test_singers, test_singers_source = _resolve_test_singers(data_folder, test_singers)
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "test_singers": test_singers,
                "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed}

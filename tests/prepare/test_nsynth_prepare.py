@@ -118,3 +118,10 @@ def test_command_line(dataset):
 
 def test_docstring_examples_run():
     assert doctest.testmod(nsynth, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_relative_data_folder_gives_absolute_audio_paths(dataset, monkeypatch):
+    data_folder, save_folder, _ = dataset
+    monkeypatch.chdir(data_folder.parent)
+    manifests = nsynth.prepare_nsynth(data_folder.name, save_folder, tasks=["pitch"])
+    assert all(row["wav"].startswith(str(data_folder)) for row in read_manifest(manifests["pitch_test"]).values())
