@@ -9,8 +9,9 @@ verbatim and sorted.
 
 MedleyDB has no official split. This script makes an artist-conditional one, so no
 artist appears in two splits: the artists are shuffled with ``seed`` and each is given,
-with all its tracks, to the split furthest below its target number of tracks
-(``split_ratios`` of the total). Same data and seed, same split.
+with all its tracks, to the split that has the smallest fraction of its target
+number of tracks (``split_ratios`` of the total) so far; with at least three artists
+every split gets one. Same data and seed, same split.
 
 Output in ``save_folder``: ``train.csv``, ``valid.csv``, ``test.csv``.
 
@@ -91,8 +92,8 @@ def artist_conditional_split(
     """Assign tracks to train/valid/test so that each artist lies in one split.
 
     Artists (sorted, then shuffled with ``seed``) go one at a time, with all their
-    tracks, to the split whose track count is furthest below ``ratio * total``; ties go
-    to the earlier split.
+    tracks, to the split whose track count is the smallest fraction of its target
+    ``ratio * total``; ties go to the earlier split, splits of ratio 0 get nothing.
 
     Parameters
     ----------
@@ -123,9 +124,10 @@ def artist_conditional_split(
     random.Random(seed).shuffle(artists)
     targets = [ratio * len(track_artists) for ratio in split_ratios]
     counts = [0] * len(SPLITS)
+    open_splits = [index for index, target in enumerate(targets) if target > 0]
     assignment = {}
     for artist in artists:
-        index = max(range(len(SPLITS)), key=lambda i: (targets[i] - counts[i], -i))
+        index = min(open_splits, key=lambda i: (counts[i] / targets[i], i))
         counts[index] += len(artist_tracks[artist])
         assignment.update({track: SPLITS[index] for track in artist_tracks[artist]})
     return assignment
