@@ -12,7 +12,10 @@ import importlib
 import sys
 from typing import Sequence
 
-SUBCOMMANDS: dict[str, tuple[str, str]] = {}
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "export": ("semisupcon_recipe.interop.export:main", "turn a pretraining checkpoint into a self-contained inference folder"),
+    "embed": ("semisupcon_recipe.embed:main", "write track (and frame) embeddings of audio files with an exported encoder"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

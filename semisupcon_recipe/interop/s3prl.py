@@ -1,13 +1,104 @@
-"""s3prl upstream for SemiSupCon encoders.
+"""s3prl upstream for exported SemiSupCon encoders.
 
-Importing this module applies :mod:`semisupcon_recipe.interop.s3prl_compat` and then
-imports s3prl, so ``S3PRLUpstream`` and ``s3prl.problem`` work on the pinned stack.
+Importing this module applies :mod:`semisupcon_recipe.interop.s3prl_compat`, imports
+s3prl, and registers the upstream name ``semisupcon_local`` on ``s3prl.hub`` (its
+checkpoint is a folder written by ``semisupcon export``), so this works::
+
+    import semisupcon_recipe.interop.s3prl  # registers the upstream
+    from s3prl.nn import S3PRLUpstream, Featurizer
+    upstream = S3PRLUpstream("semisupcon_local", path_or_url="exported_model/")
+
+No model is shipped with the package, so no checkpoint-free ``semisupcon`` name is
+registered.
+
+Contract (s3prl's): a list of 1-D 16 kHz waveforms in; ``{"hidden_states": [h]}`` out
+with one layer ``h`` of shape ``(B, N_max, D)`` in train and eval mode alike. The
+waveforms are resampled to the encoder's rate inside; frame ``k`` is the embedding of
+the window centred on ``k * get_downsample_rates()`` 16 kHz samples (see
+:mod:`semisupcon_recipe.interop.windows`), so a waveform of ``L`` samples gives
+``ceil(L / stride)`` frames, any ``L >= 1``. The mean of a waveform's frames is its track
+embedding. In eval mode the output is deterministic and does not depend on the other
+waveforms of the batch.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchaudio
+from torch import nn
+
 from semisupcon_recipe.interop import s3prl_compat
+from semisupcon_recipe.interop.export import S3PRL_SAMPLE_RATE, load_exported
+from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 s3prl_compat.apply()
 
 import s3prl.hub  # noqa: E402  (must follow the compatibility shims)
 
-__all__ = ["s3prl"]
+UPSTREAM_NAME = "semisupcon_local"
+
+
+class SemiSupConUpstream(nn.Module):
+    """s3prl ``UpstreamExpert`` around an exported encoder.
+
+    Parameters
+    ----------
+    ckpt : str
+        Folder written by ``semisupcon export``.
+    max_windows_per_call : int
+        Memory bound of :class:`SlidingWindowEncoder` (``extra_conf`` of ``S3PRLUpstream``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
+    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> run = Path(tempfile.mkdtemp())
+    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
+    >>> upstream = SemiSupConUpstream(str(export_checkpoint(run, run / "exported"))).eval()
+    >>> hidden = upstream([torch.randn(16000), torch.randn(800)])["hidden_states"]
+    >>> len(hidden), tuple(hidden[0].shape), upstream.get_downsample_rates("hidden_states")
+    (1, (2, 4, 64), 4000)
+    """
+
+    def __init__(self, ckpt: str, max_windows_per_call: int = 64) -> None:
+        super().__init__()
+        if ckpt is None:
+            raise ValueError(f"{UPSTREAM_NAME} needs path_or_url (ckpt): the folder written by `semisupcon export`")
+        encoder, metadata = load_exported(Path(ckpt))
+        self.sliding = SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call)
+        self.sample_rate = int(metadata["sample_rate"])
+        stride = metadata["hop"] * S3PRL_SAMPLE_RATE / self.sample_rate
+        if stride != int(stride):
+            raise ValueError(
+                f"{ckpt}: hop {metadata['hop']} at {self.sample_rate} Hz is not a whole number of 16 kHz samples; "
+                "re-export with `semisupcon export` (it rounds the hop)"
+            )
+        self.stride = int(stride)
+
+    def get_downsample_rates(self, key: str) -> int:
+        """Frame stride in 16 kHz samples (the same for every key)."""
+        return self.stride
+
+    def forward(self, wavs: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
+        """Frames of a list of ``(L_i,)`` 16 kHz waveforms: ``{"hidden_states": [(B, N_max, D)]}``."""
+        resampled = [
+            torchaudio.functional.resample(wav, S3PRL_SAMPLE_RATE, self.sample_rate) for wav in wavs
+        ]  # each (T_i,) at the encoder's rate
+        frames, _ = self.sliding.frames(resampled)  # (B, N_max, D)
+        return {"hidden_states": [frames]}
+
+
+def semisupcon_local(ckpt: str | None = None, refresh: bool = False, **kwargs) -> SemiSupConUpstream:
+    """s3prl hub entry: an exported SemiSupCon encoder from a local folder (``refresh`` is ignored)."""
+    return SemiSupConUpstream(ckpt, **kwargs)
+
+
+setattr(s3prl.hub, UPSTREAM_NAME, semisupcon_local)
+
+__all__ = ["SemiSupConUpstream", "semisupcon_local", "UPSTREAM_NAME"]

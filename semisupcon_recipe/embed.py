@@ -1,0 +1,242 @@
+"""``semisupcon embed``: embeddings of audio files and folders with an exported encoder.
+
+    semisupcon embed music/ extra.flac --model exported_model/ --out embeddings/ [--frames]
+
+Inputs are files or folders (searched recursively for the extensions in
+:data:`AUDIO_EXTENSIONS`). Each audio file gets ``<name>.npy`` (its file name with
+``.npy`` appended, so ``song.mp3`` -> ``song.mp3.npy``): the ``(D,)`` float32 track
+embedding; with ``--frames`` also ``<name>.frames.npy``: the ``(N, D)`` frame embeddings,
+frame ``k`` centred on ``k * hop / sample_rate`` seconds. A file given directly lands in
+``OUT``; a file found in a folder lands under ``OUT`` at its path relative to that
+folder. ``OUT/embed.json`` records the model (weights sha256, rate, window, hop).
+
+Embeddings follow :mod:`semisupcon_recipe.interop.windows`, so they equal the s3prl,
+HEAR and SpeechBrain ones. Files are written atomically; rerunning the command skips
+files whose outputs exist (resume), and refuses an ``OUT`` filled by another model.
+Unreadable files are reported and skipped. Exit status: 0 when at least one file has
+its embeddings (new or already there), 1 when every file failed, 2 on a usage error
+(no audio found, missing input, another model's ``OUT``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf")
+TRACK_SUFFIX = ".npy"
+FRAMES_SUFFIX = ".frames.npy"
+RECORD_FILE = "embed.json"
+
+
+class EmbedUsageError(ValueError):
+    """The command cannot start (no audio found, missing input, another model's output folder)."""
+
+
+@dataclass
+class EmbedReport:
+    """What :func:`embed_paths` did: counts of embedded and resumed files, and the failures."""
+
+    embedded: int = 0
+    already_done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.embedded + self.already_done + len(self.failed)
+
+
+def find_audio_files(inputs: Sequence[str | Path]) -> list[tuple[Path, Path]]:
+    """Audio files of ``inputs`` with their output names relative to ``OUT`` (without suffix).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "album").mkdir()
+    >>> for name in ("album/a.wav", "album/notes.txt", "b.flac"):
+    ...     _ = (root / name).write_bytes(b"")
+    >>> [str(name) for _, name in find_audio_files([root / "album", root / "b.flac"])]
+    ['a.wav', 'b.flac']
+    """
+    found: list[tuple[Path, Path]] = []
+    for entry in map(Path, inputs):
+        if entry.is_dir():
+            files = sorted(path for path in entry.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+            found += [(path, path.relative_to(entry)) for path in files]
+        elif entry.is_file():
+            found.append((entry, Path(entry.name)))
+        else:
+            raise EmbedUsageError(f"input {entry} does not exist")
+    owners: dict[Path, Path] = {}
+    for path, name in found:
+        if name in owners and owners[name].resolve() != path.resolve():
+            raise EmbedUsageError(
+                f"{owners[name]} and {path} would both be written to {name}{TRACK_SUFFIX}; embed them into separate --out folders"
+            )
+        owners.setdefault(name, path)
+    return [(path, name) for name, path in owners.items()]
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as ``.npy`` so that ``path`` is either absent or complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    with open(temporary, "wb") as stream:
+        np.save(stream, array)
+    os.replace(temporary, path)
+
+
+def _check_record(out: Path, record: dict) -> None:
+    """Refuse an output folder written by another model; otherwise record this one."""
+    path = out / RECORD_FILE
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        keys = ("weights_sha256", "sample_rate", "window", "hop")
+        if any(previous.get(key) != record[key] for key in keys):
+            raise EmbedUsageError(
+                f"{out} holds embeddings of another model ({path} differs from this model's weights/window/hop); "
+                "use a new --out folder or empty this one"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def embed_paths(
+    inputs: Sequence[str | Path],
+    model_dir: str | Path,
+    out_dir: str | Path,
+    frames: bool = False,
+    device: str = "cpu",
+    max_windows_per_call: int = 64,
+    progress: bool = True,
+) -> EmbedReport:
+    """Write track (and optionally frame) embeddings of every audio file of ``inputs``.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Audio files and folders (searched recursively).
+    model_dir : str or Path
+        Folder written by ``semisupcon export``.
+    out_dir : str or Path
+        Output folder (see the module docstring for the layout).
+    frames : bool
+        Also write frame embeddings.
+    device : str
+        Torch device of the encoder.
+    max_windows_per_call : int
+        Windows per encoder call (memory bound; results do not depend on it).
+    progress : bool
+        Show a tqdm progress bar on stderr.
+
+    Returns
+    -------
+    EmbedReport
+
+    Example
+    -------
+    >>> import tempfile, soundfile
+    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
+    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> run = Path(tempfile.mkdtemp())
+    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
+    >>> model = export_checkpoint(run, run / "exported")
+    >>> soundfile.write(run / "tone.wav", np.sin(np.arange(12000) / 10.0).astype("float32"), 16000)
+    >>> report = embed_paths([run / "tone.wav"], model, run / "out", frames=True, progress=False)
+    >>> report.embedded, np.load(run / "out" / "tone.wav.npy").shape, np.load(run / "out" / "tone.wav.frames.npy").shape
+    (1, (64,), (3, 64))
+    >>> embed_paths([run / "tone.wav"], model, run / "out", progress=False).already_done
+    1
+    """
+    import torch
+    from tqdm import tqdm
+
+    from semisupcon_recipe.audio import AudioError, read_audio
+    from semisupcon_recipe.interop.export import load_exported
+    from semisupcon_recipe.interop.windows import SlidingWindowEncoder, track_from_frames
+
+    files = find_audio_files(inputs)
+    if not files:
+        raise EmbedUsageError(
+            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in {', '.join(map(str, inputs))}"
+        )
+    encoder, metadata = load_exported(model_dir, device=device)
+    sliding = SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call)
+    out = Path(out_dir)
+    _check_record(
+        out,
+        {
+            "model": str(Path(model_dir).resolve()),
+            **{key: metadata[key] for key in ("weights_sha256", "sample_rate", "window", "hop", "embedding_dim")},
+            "track": f"<name>{TRACK_SUFFIX}: (D,) mean of the frames",
+            "frames": f"<name>{FRAMES_SUFFIX}: (N, D), frame k centred on k * hop / sample_rate seconds",
+        },
+    )
+    report = EmbedReport()
+    bar = tqdm(files, unit="file", disable=not progress, desc="embed")
+    for path, name in bar:
+        track_path = out / (str(name) + TRACK_SUFFIX)
+        frames_path = out / (str(name) + FRAMES_SUFFIX)
+        if track_path.is_file() and (not frames or frames_path.is_file()):
+            report.already_done += 1
+            continue
+        try:
+            waveform = read_audio(path, sliding.sample_rate).to(device)  # (T,)
+        except AudioError as error:
+            report.failed.append((str(path), str(error)))
+            bar.write(f"skipped {path}: {error}")
+            continue
+        with torch.no_grad():
+            frame_batch, counts = sliding.frames([waveform])  # (1, N, D), (1,)
+            track = track_from_frames(frame_batch, counts)  # (1, D)
+        if frames:
+            _atomic_save(frames_path, frame_batch[0].cpu().numpy().astype(np.float32))
+        _atomic_save(track_path, track[0].cpu().numpy().astype(np.float32))
+        report.embedded += 1
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``semisupcon embed``."""
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
+    parser.add_argument("--model", required=True, help="folder written by `semisupcon export`")
+    parser.add_argument("--out", required=True, help="output folder for the .npy files")
+    parser.add_argument("--frames", action="store_true", help="also write frame-level embeddings (<name>.frames.npy)")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--max-windows-per-call", type=int, default=64,
+                        help="windows per encoder call; lower it if memory runs out (default: 64)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``semisupcon embed``; returns the exit status (see the module docstring)."""
+    from semisupcon_recipe.interop.export import ExportError
+
+    try:
+        report = embed_paths(args.inputs, args.model, args.out, args.frames, args.device, args.max_windows_per_call)
+    except (EmbedUsageError, ExportError) as error:
+        print(f"semisupcon embed: error: {error}", file=sys.stderr)
+        return 2
+    for path, reason in report.failed:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(
+        f"{report.total} audio files: {report.embedded} embedded, {report.already_done} already done, "
+        f"{len(report.failed)} failed (unreadable, skipped)"
+    )
+    return 1 if report.failed and len(report.failed) == report.total else 0
