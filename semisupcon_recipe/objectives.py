@@ -157,17 +157,6 @@ class LabelSimilarity:
         return similarity  # (Va, Vb)
 
 
-class _TargetBlock(NamedTuple):
-    """Positive weights of anchor rows against columns, split by origin."""
-
-    same_clip: torch.Tensor  # (Vr, Vc) bool, other views of the anchor's clip
-    label_weight: torch.Tensor  # (Vr, Vc) float in [0, 1], label positives of other clips
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return self.same_clip.float() + self.label_weight  # (Vr, Vc)
-
-
 def _target_block(
     row_ids: torch.Tensor,
     row_labels: Optional[torch.Tensor],
@@ -175,19 +164,20 @@ def _target_block(
     col_ids: torch.Tensor,
     col_labels: Optional[torch.Tensor],
     col_mask: torch.Tensor,
-    self_columns: torch.Tensor,
+    first_row: int,
     similarity: LabelSimilarity,
-) -> _TargetBlock:
-    """Targets of anchors (rows) against candidate views (columns); ``self_columns[i]``
-    is the column of row ``i`` itself (excluded). Inputs are assumed checked."""
-    same_clip = row_ids[:, None] == col_ids[None, :]  # (Vr, Vc), self included for now
-    label_weight = torch.zeros(same_clip.shape, device=row_ids.device)  # (Vr, Vc)
+) -> torch.Tensor:
+    """Positive weights (Vr, Vc) of anchors (rows) against candidate views (columns), where
+    row ``i`` is column ``first_row + i`` (weight 0). Inputs are assumed checked."""
+    weights = torch.zeros(len(row_ids), len(col_ids), device=row_ids.device)  # (Vr, Vc)
     rows, cols = row_mask.nonzero().squeeze(1), col_mask.nonzero().squeeze(1)  # (Lr,), (Lc,) labeled
     if len(rows) and len(cols):
-        label_weight[rows[:, None], cols[None, :]] = similarity(row_labels[rows], col_labels[cols])  # (Lr, Lc)
-    label_weight = label_weight.masked_fill(same_clip, 0.0)  # (Vr, Vc) other clips only
-    same_clip[torch.arange(len(row_ids), device=row_ids.device), self_columns] = False
-    return _TargetBlock(same_clip, label_weight)
+        labeled_rows = torch.zeros(len(rows), len(col_ids), device=row_ids.device)  # (Lr, Vc)
+        labeled_rows.index_copy_(1, cols, similarity(row_labels[rows], col_labels[cols]))  # (Lr, Lc) placed
+        weights.index_copy_(0, rows, labeled_rows)
+    weights.masked_fill_(row_ids[:, None] == col_ids[None, :], 1.0)  # same clip: 1 whatever the labels
+    weights.diagonal(first_row).fill_(0.0)  # never the anchor itself
+    return weights
 
 
 def check_views(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
@@ -264,10 +254,7 @@ def target_matrix(
     label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
     check_views(clip_ids, labels, labeled_mask)
     label_similarity.check(labels, labeled_mask)
-    self_columns = torch.arange(len(clip_ids), device=clip_ids.device)  # (V,)
-    return _target_block(
-        clip_ids, labels, labeled_mask, clip_ids, labels, labeled_mask, self_columns, label_similarity
-    ).weights
+    return _target_block(clip_ids, labels, labeled_mask, clip_ids, labels, labeled_mask, 0, label_similarity)
 
 
 class Columns(NamedTuple):
@@ -394,18 +381,15 @@ class SemiSupConLoss(torch.nn.Module):
             z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # (V, D) unit rows
             local = Columns(z, clip_ids, labels, labeled_mask, first_row=0, world_size=1)
             columns = gather_columns(z, clip_ids, labels, labeled_mask) if self.gather_across_devices else local
-            anchors = torch.arange(len(z), device=z.device)  # (V,)
-            self_columns = columns.first_row + anchors  # (V,) column of each anchor itself
-            logits = z @ columns.z.T / self.temperature  # (V, Vg) s_uv
-            is_self = torch.zeros_like(logits, dtype=torch.bool)  # (V, Vg)
-            is_self[anchors, self_columns] = True
-            logits = logits.masked_fill(is_self, float("-inf"))  # (V, Vg) k != u
-            log_prob = (logits - logits.logsumexp(1, keepdim=True)).masked_fill(is_self, 0.0)  # (V, Vg)
-            target = _target_block(
-                columns.clip_ids[self_columns], labels, labeled_mask, columns.clip_ids, columns.labels,
-                columns.labeled_mask, self_columns, self.label_similarity,
-            )  # same-clip (V, Vg) and label weights (V, Vg)
-            weights = target.weights  # (V, Vg) w_uv
+            first_row = columns.first_row  # column of the first local anchor itself
+            logits = (z / self.temperature) @ columns.z.T  # (V, Vg) s_uv
+            logits.diagonal(first_row).fill_(float("-inf"))  # k != u
+            log_prob = logits - logits.logsumexp(1, keepdim=True)  # (V, Vg)
+            log_prob.diagonal(first_row).fill_(0.0)  # the anchor itself never weighs
+            weights = _target_block(
+                columns.clip_ids[first_row : first_row + len(z)], labels, labeled_mask, columns.clip_ids,
+                columns.labels, columns.labeled_mask, first_row, self.label_similarity,
+            )  # (V, Vg) w_uv
             positives = weights.sum(1)  # (V,) sum_v w_uv
             valid = positives > 0  # (V,)
             anchor_loss = -(weights * log_prob).sum(1) / positives.where(valid, 1.0)  # (V,) L_u, 0 if not valid
@@ -413,20 +397,23 @@ class SemiSupConLoss(torch.nn.Module):
             if columns.world_size > 1:
                 dist.all_reduce(valid_count)
             loss = anchor_loss.sum() * columns.world_size / valid_count
-        self.last_statistics = self._statistics(anchor_loss, valid, labeled_mask, target)
+        self.last_statistics = self._statistics(anchor_loss, positives, clip_ids, labeled_mask)
         return loss
 
     @staticmethod
     @torch.no_grad()
     def _statistics(
-        anchor_loss: torch.Tensor, valid: torch.Tensor, labeled_mask: torch.Tensor, target: _TargetBlock
+        anchor_loss: torch.Tensor, positives: torch.Tensor, clip_ids: torch.Tensor, labeled_mask: torch.Tensor
     ) -> dict[str, float]:
+        valid = positives > 0  # (V,)
+        _, clip_of_view, views_per_clip = torch.unique(clip_ids, return_inverse=True, return_counts=True)
+        same_clip = views_per_clip[clip_of_view] - 1  # (V,) other views of each anchor's clip
         values = torch.stack([
             anchor_loss[valid].mean(),
             anchor_loss[valid & labeled_mask].mean(),
             anchor_loss[valid & ~labeled_mask].mean(),
-            target.same_clip.sum(1).float().mean(),
-            target.label_weight.sum(1).mean(),
+            same_clip.float().mean(),
+            (positives - same_clip).mean(),
             labeled_mask.float().mean(),
         ]).tolist()
         names = ("loss", "loss_labeled", "loss_unlabeled", "positives_self", "positives_label", "labeled_fraction")
