@@ -185,7 +185,9 @@ def prepare_fma(
     rows, unreadable = [], []
     for track_id in track_ids:
         name = f"{track_id:0{ID_DIGITS}d}"
-        path = require_file(track_audio_path(audio_folder, track_id), f"track {name} of the {subset} subset (per {METADATA_FILE})")
+        path = require_file(
+            track_audio_path(audio_folder, track_id), f"track {name} of the {subset} subset (per {METADATA_FILE})"
+        )
         try:
             row = audio_row(name, path)
         except DatasetLayoutError:

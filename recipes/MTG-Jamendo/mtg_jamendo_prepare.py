@@ -183,7 +183,7 @@ def prepare_mtg_jamendo(
                 audio_rows[track.track_id] = _audio_row_or_none(track, audio_path(audio_folder, track.path, low_quality))
             if audio_rows[track.track_id] is not None:
                 rows.append({**audio_rows[track.track_id], "labels": list(track.tags)})
-        write_manifest(save_folder / f"{split}_{task}.csv", rows)
+        write_manifest(manifests[f"{split}_{task}"], rows)
         logger.info("MTG-Jamendo %s %s: %d tracks", task, split, len(rows))
     unreadable = [track_id for track_id, row in audio_rows.items() if row is None]
     if unreadable:

@@ -113,7 +113,8 @@ def read_annotations(path: str | Path) -> tuple[list[str], list[TaggedClip]]:
                 continue
             if len(row) != len(header):
                 raise DatasetLayoutError(
-                    f"{path}, line {line}: {len(row)} fields, the header has {len(header)}; the file is truncated or not tab-separated"
+                    f"{path}, line {line}: {len(row)} fields, the header has {len(header)}; "
+                    f"the file is truncated or not tab-separated"
                 )
             cells = row[1:-1]
             bad = [cell for cell in cells if cell not in ("0", "1")]
@@ -226,6 +227,7 @@ def prepare_magnatagatune(
     tag_names, clips = read_annotations(data_folder / ANNOTATIONS_FILE)
     task_tags = {tasks[0]: select_top_tags(tag_names, clips, top_k), ALL_TAGS_TASK: list(tag_names)}
     tagged = [clip for clip in clips if clip.tags]
+    splits = {clip.clip_id: split_of(clip) for clip in tagged}
     rows = _read_clip_rows(data_folder, tagged)
     for task, tags in task_tags.items():
         selected = set(tags)
@@ -233,7 +235,7 @@ def prepare_magnatagatune(
         for clip in tagged:
             labels = [tag for tag in clip.tags if tag in selected]
             if labels and clip.clip_id in rows:
-                split_rows[split_of(clip)].append({**rows[clip.clip_id], "labels": labels})
+                split_rows[splits[clip.clip_id]].append({**rows[clip.clip_id], "labels": labels})
         for split, chosen in split_rows.items():
             write_manifest(manifests[f"{split}_{task}"], chosen)
         (save_folder / f"tags_{task}.txt").write_text("".join(f"{tag}\n" for tag in tags), encoding="utf-8")

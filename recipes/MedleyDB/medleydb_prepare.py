@@ -135,7 +135,8 @@ def artist_conditional_split(
 
 def _metadata_path(data_folder: Path, track: str) -> Path:
     """The track's metadata: ``Audio/<Track>/`` first, then ``Metadata/``."""
-    candidates = [data_folder / "Audio" / track / f"{track}{METADATA_SUFFIX}", data_folder / "Metadata" / f"{track}{METADATA_SUFFIX}"]
+    name = f"{track}{METADATA_SUFFIX}"
+    candidates = [data_folder / "Audio" / track / name, data_folder / "Metadata" / name]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
@@ -230,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Prepare MedleyDB instrument-recognition manifests.")
     parser.add_argument("--data_folder", required=True, help="dataset root holding Audio/")
     parser.add_argument("--save_folder", required=True, help="output folder for the manifests")
-    parser.add_argument("--split_ratios", type=float, nargs=3, default=list(DEFAULT_SPLIT_RATIOS), help="train valid test fractions")
+    parser.add_argument(
+        "--split_ratios", type=float, nargs=3, default=list(DEFAULT_SPLIT_RATIOS), help="train valid test fractions"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the artist-conditional split")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

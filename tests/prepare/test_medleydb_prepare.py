@@ -99,4 +99,5 @@ def test_command_line(dataset):
     sizes = [len(read_manifest(save_folder / f"{split}.csv")) for split in ("train", "valid", "test")]
     assert sum(sizes) == len(MEDLEYDB_TRACKS) and min(sizes) > 0
     with pytest.raises(SystemExit, match="summing to 1"):
-        medleydb.main(["--data_folder", str(data_folder), "--save_folder", str(save_folder / "x"), "--split_ratios", "1", "1", "1"])
+        medleydb.main(["--data_folder", str(data_folder), "--save_folder", str(save_folder / "x"),
+                       "--split_ratios", "1", "1", "1"])
