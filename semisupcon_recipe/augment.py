@@ -745,7 +745,8 @@ class AugmentationChain(torch.nn.Module):
         Parameters
         ----------
         waveforms : torch.Tensor
-            Floating-point views at ``sample_rate``.
+            Floating-point views at ``sample_rate``; half and bfloat16 views are
+            processed in float32 (the FFTs need it) and cast back.
         generator : torch.Generator, optional
             Source of every draw; torch's global RNG on the views' device when omitted.
         """
@@ -761,5 +762,6 @@ class AugmentationChain(torch.nn.Module):
             output = batch.clone()
         else:
             parameters = self.sample_parameters(batch.shape[0], generator, batch.device)
-            output = self.apply(batch, parameters, generator)
+            working = batch if batch.dtype in (torch.float32, torch.float64) else batch.float()
+            output = self.apply(working, parameters, generator).to(batch.dtype)
         return output.squeeze(0) if single else output

@@ -78,6 +78,12 @@ def test_output_shape_dtype_and_finite(severity):
     assert single.shape == x[0].shape
 
 
+def test_low_precision_views_keep_their_dtype():
+    x = views(batch=2).to(torch.bfloat16)
+    out = AugmentationChain(RATE, p_chain=1.0)(x, generator=seeded(0))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
 def test_fixed_seed_gives_identical_output():
     x = views()
     chain = AugmentationChain(RATE, p_chain=1.0)
