@@ -596,7 +596,7 @@ class Instrument:
     -------
     >>> piano = Instrument(sample_timbre("piano", np.random.default_rng(0)), 16000)
     >>> note = piano.render(pitch=60, duration=0.5, velocity=0.8, rng=np.random.default_rng(1))
-    >>> note.dtype, note.shape[0] > 8000, bool(np.abs(note).max() <= 1.0)
+    >>> note.dtype, note.shape[0] > 8000, bool(0.1 < np.abs(note).max() < 2.0)
     (dtype('float32'), True, True)
     """
 
@@ -622,29 +622,32 @@ class Instrument:
         frequency = midi_to_hz(pitch)
         length = int(round(min(duration + RELEASE_TIME_CONSTANTS * timbre.release, max_seconds) * rate))
         time = np.arange(length, dtype=np.float32) / np.float32(rate)  # (T,)
-        cycles = frequency / rate * np.arange(length, dtype=np.float64)  # (T,)
+        position = frequency * TABLE_SIZE / rate * np.arange(length, dtype=np.float64)  # (T,) phase in table steps
         if timbre.vibrato_depth > 0:
             # Phase modulation with the frequency swing of +-vibrato_depth semitones.
-            swing_cycles = frequency * (2.0 ** (timbre.vibrato_depth / 12.0) - 1.0) / (TWO_PI * timbre.vibrato_rate)
+            swing = frequency * (2.0 ** (timbre.vibrato_depth / 12.0) - 1.0) / (TWO_PI * timbre.vibrato_rate) * TABLE_SIZE
             vibrato = np.sin(time * np.float32(TWO_PI * timbre.vibrato_rate) + np.float32(rng.uniform(0, TWO_PI)))
-            onset = _head(length, VIBRATO_ONSET_SECONDS / RELEASE_TIME_CONSTANTS, rate)
+            onset = min(length, int(VIBRATO_ONSET_SECONDS * rate))
             vibrato[:onset] *= time[:onset] / np.float32(VIBRATO_ONSET_SECONDS)
-            cycles += swing_cycles * vibrato
+            position += swing * vibrato
         limit = NYQUIST_FRACTION * rate / 2.0 / (frequency * 2.0 ** (timbre.vibrato_depth / 12.0))
         decay = timbre.decay * timbre.decay_per_octave ** ((pitch - 60) / 12.0)
         if timbre.partial_ratios is not None:
             tone = np.zeros(length, dtype=np.float32)
             for ratio, amplitude in zip(timbre.partial_ratios, timbre.sustain_spectrum):
                 if ratio < limit:
-                    tone += amplitude * np.exp(time * np.float32(-ratio / decay)) * _SINE_TABLE[_table_index(ratio * cycles)]
+                    tone += amplitude * np.exp(time * np.float32(-ratio / decay)) * _SINE_TABLE[_table_index(ratio * position)]
             envelope = np.ones(length, dtype=np.float32)
         else:
             harmonics = max((count for count in HARMONIC_COUNTS if count <= limit), default=1)
             attack_table, sustain_table = self._wavetables(harmonics)
-            index = _table_index(cycles)  # (T,)
-            tone = sustain_table[index]
-            head = _head(length, timbre.spectral_time, rate)
-            tone[:head] += np.exp(time[:head] / np.float32(-timbre.spectral_time)) * (attack_table[index[:head]] - tone[:head])
+            index = _table_index(position)  # (T,)
+            if math.isfinite(timbre.spectral_time):
+                tone = sustain_table[index]
+                head = _head(length, timbre.spectral_time, rate)
+                tone[:head] += np.exp(time[:head] / np.float32(-timbre.spectral_time)) * (attack_table[index[:head]] - tone[:head])
+            else:
+                tone = attack_table[index]
             envelope = np.exp(time / np.float32(-decay)) if math.isfinite(decay) else np.ones(length, dtype=np.float32)
         if timbre.noise_level > 0:
             head = _head(length, timbre.noise_time, rate)
@@ -658,9 +661,8 @@ class Instrument:
         envelope[held:] *= np.exp((time[held:] - np.float32(duration)) / np.float32(-timbre.release))
         if timbre.tremolo_depth > 0:
             envelope *= 1.0 - timbre.tremolo_depth * (0.5 + 0.5 * np.sin(time * np.float32(TWO_PI * timbre.tremolo_rate)))
-        note = np.float32(velocity) * envelope * tone
-        peak = float(np.abs(note).max()) if length else 0.0
-        return note / np.float32(peak) if peak > 1.0 else note
+        envelope *= np.float32(velocity)
+        return envelope * tone
 
     def _noise(self, rng: np.random.Generator, length: int) -> np.ndarray:
         """``(length,)`` white noise: a random window of a buffer drawn once per instrument."""
@@ -671,9 +673,9 @@ class Instrument:
         return self._noise_buffer[start : start + length]
 
 
-def _table_index(cycles: np.ndarray) -> np.ndarray:
-    """Wavetable positions of phases given in cycles (float64 for long notes)."""
-    return (cycles * TABLE_SIZE).astype(np.int64) & (TABLE_SIZE - 1)
+def _table_index(position: np.ndarray) -> np.ndarray:
+    """Wavetable indices of phases given in table steps (float64 for long notes)."""
+    return position.astype(np.int64) & (TABLE_SIZE - 1)
 
 
 def _head(length: int, time_constant: float, rate: int) -> int:
@@ -817,8 +819,8 @@ def produce(stems: dict[str, np.ndarray], sample_rate: int, rng: np.random.Gener
         raise ValueError("the mix is silent: the phrase has no audible notes; check SynthConfig")
     audio += np.float32(level * 10.0 ** (-production["hiss_snr_db"] / 20.0)) * rng.standard_normal(audio.size, dtype=np.float32)
     if production["hum_hz"]:
-        cycles = production["hum_hz"] / sample_rate * np.arange(audio.size)  # (T,)
-        hum = sum(_SINE_TABLE[_table_index(harmonic * cycles)] / harmonic for harmonic in (1, 2, 3))
+        position = production["hum_hz"] * TABLE_SIZE / sample_rate * np.arange(audio.size)  # (T,)
+        hum = sum(_SINE_TABLE[_table_index(harmonic * position)] / harmonic for harmonic in (1, 2, 3))
         audio += level * 10.0 ** (production["hum_level_db"] / 20.0) * hum / _rms(hum)
     audio = audio * (10.0 ** (production["peak_level_db"] / 20.0) / np.abs(audio).max())
     production["stem_gain_db"] = gains
