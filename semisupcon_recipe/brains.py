@@ -14,6 +14,7 @@ import math
 
 import speechbrain as sb
 import torch
+import torch.distributed as dist
 
 from semisupcon_recipe.data import ViewBatch
 
@@ -27,9 +28,22 @@ class SemiSupConBrain(sb.Brain):
 
     Expected ``modules``: ``encoder`` and ``projector``. Expected ``hparams``:
     ``loss`` (a :class:`~semisupcon_recipe.objectives.SemiSupConLoss`), ``train_logger``,
-    ``epoch_counter``, optional ``augment`` (applied to training views on the device)
-    and ``train_epoch_seed`` (an :class:`~semisupcon_recipe.data.EpochSeed`).
+    ``epoch_counter``, ``train_epoch_seed`` (an :class:`~semisupcon_recipe.data.EpochSeed`),
+    ``log_interval`` (optimizer steps between loss lines in the log; the first step is
+    always logged) and optional ``augment`` (applied to training views on the device).
     """
+
+    def on_fit_batch_end(self, batch: ViewBatch, outputs: torch.Tensor, loss: torch.Tensor, should_step: bool) -> None:
+        """Log the global-batch loss of the first step and every ``log_interval`` steps."""
+        step = self.optimizer_step
+        if not should_step or not (step == 1 or step % self.hparams.log_interval == 0):
+            return
+        loss = loss.detach().float().clone()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(loss)  # per-rank losses average to the global-batch loss
+            loss /= dist.get_world_size()
+        if sb.utils.distributed.if_main_process():
+            logger.info("optimizer step %d: loss %.6f", step, loss.item())
 
     def compute_forward(self, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """Projections ``(B*N, P)`` of the clip-major views of ``batch``."""

@@ -1,0 +1,114 @@
+"""The pretraining recipe end to end: three modes, resume after a kill, torchrun."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pretrain_fixtures import make_tone_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "recipes" / "Generic" / "pretrain" / "train.py"
+TINY = ROOT / "recipes" / "Generic" / "pretrain" / "hparams" / "tiny_cpu.yaml"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory):
+    return make_tone_dataset(tmp_path_factory.mktemp("tones"))
+
+
+def command(manifests, output, *extra):
+    labeled, unlabeled = manifests
+    return [
+        sys.executable, str(TRAIN), str(TINY), f"--labeled_manifest={labeled}", f"--unlabeled_manifest={unlabeled}",
+        f"--output_folder={output}", "--device=cpu", *extra,
+    ]
+
+
+def run(args, timeout=300):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def checkpoints(output):
+    return sorted((Path(output) / "save").glob("CKPT+*"))
+
+
+def final_encoder(output):
+    last = max(checkpoints(output), key=lambda folder: yaml.safe_load((folder / "brain.ckpt").read_text())["optimizer_step"])
+    return torch.load(last / "encoder.ckpt", weights_only=True)
+
+
+@pytest.mark.parametrize("labeled_share", [0.0, 0.5, 1.0])
+def test_each_mode_trains_and_checkpoints(manifests, tmp_path, labeled_share):
+    output = tmp_path / f"run{labeled_share}"
+    run(command(manifests, output, f"--labeled_share={labeled_share}", "--number_of_epochs=1", "--batches_per_epoch=3"))
+    assert checkpoints(output) and (checkpoints(output)[-1] / "encoder.ckpt").is_file()
+    log = (output / "train_log.txt").read_text()
+    assert "epoch: 1" in log and "optimizer_step: 3" in log
+    assert float(re.search(r"train labeled_fraction: ([\d.e+-]+)", log).group(1)) == pytest.approx(labeled_share)
+    for name in ("label_vocabulary.json", "labeled_subset.txt", "encoder_spec.yaml"):
+        assert (output / name).is_file()
+
+
+def test_killed_run_resumes_from_the_same_step(manifests, tmp_path):
+    schedule = ["--number_of_epochs=2", "--batches_per_epoch=6", "--ckpt_interval_steps=1"]
+    reference = tmp_path / "uninterrupted"
+    run(command(manifests, reference, *schedule))
+
+    output = tmp_path / "killed"
+    process = subprocess.Popen(command(manifests, output, *schedule), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_at = None
+    deadline = time.time() + 240
+    while process.poll() is None and time.time() < deadline:
+        for folder in checkpoints(output):
+            try:
+                meta = yaml.safe_load((folder / "CKPT.yaml").read_text())
+                brain = yaml.safe_load((folder / "brain.ckpt").read_text())
+            except (OSError, yaml.YAMLError):
+                continue
+            if meta and brain and not meta.get("end-of-epoch", True) and brain.get("optimizer_step", 0) >= 8:
+                killed_at = brain["optimizer_step"]
+        if killed_at:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    assert killed_at is not None, "no mid-epoch checkpoint appeared before the run ended"
+
+    resumed = run(command(manifests, output, *schedule))
+    assert "Loading a checkpoint" in resumed.stderr + resumed.stdout or "Loading a checkpoint" in (output / "log.txt").read_text()
+    assert "optimizer_step: 12" in (output / "train_log.txt").read_text()
+    expected, actual = final_encoder(reference), final_encoder(output)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6, msg=f"{name} differs after resume")
+
+
+def first_step_loss(output):
+    return float(re.search(r"optimizer step 1: loss ([\d.]+)", (Path(output) / "log.txt").read_text()).group(1))
+
+
+def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_path):
+    common = ["--normalization=group", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1"]
+    run(command(manifests, tmp_path / "single", *common, "--batch_size=8"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}"]
+    args = command(manifests, tmp_path / "ddp", *common, "--batch_size=4", "--distributed_backend=gloo")
+    result = subprocess.run(torchrun + args[1:], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert first_step_loss(tmp_path / "ddp") == pytest.approx(first_step_loss(tmp_path / "single"), abs=1e-5)
+    assert checkpoints(tmp_path / "ddp")

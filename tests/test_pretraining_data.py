@@ -1,0 +1,88 @@
+"""Bad data in pretraining: skipped and counted, or a clear error naming the row."""
+
+import logging
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from semisupcon_recipe.data import EpochSeed, collate_views, pretraining_datasets
+from semisupcon_recipe.manifest import ManifestError, write_manifest
+from semisupcon_recipe.views import ViewReader
+from pretrain_fixtures import tone
+
+
+@pytest.fixture
+def bad_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    soundfile.write(tmp_path / "good.wav", tone(440, 1.5, rng), 16000)
+    soundfile.write(tmp_path / "stereo44k.wav", np.stack([tone(440, 1.5, rng, 44100)] * 2, axis=1), 44100)
+    soundfile.write(tmp_path / "short.wav", tone(440, 0.1, rng), 16000)
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk" * 10)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    rows = [
+        {"ID": "good", "duration": 1.5, "wav": str(tmp_path / "good.wav"), "labels": "a"},
+        {"ID": "stereo44k", "duration": 1.5, "wav": str(tmp_path / "stereo44k.wav"), "labels": "b"},
+        # The manifest claims durations the files do not have: only reading finds out.
+        {"ID": "short", "duration": 1.5, "wav": str(tmp_path / "short.wav")},
+        {"ID": "corrupt", "duration": 1.5, "wav": str(tmp_path / "corrupt.wav")},
+        {"ID": "empty", "duration": 1.5, "wav": str(tmp_path / "empty.wav")},
+        {"ID": "short_by_manifest", "duration": 0.1, "wav": str(tmp_path / "short.wav")},
+    ]
+    write_manifest(tmp_path / "labeled.csv", rows[:2])
+    write_manifest(tmp_path / "unlabeled.csv", rows[2:])
+    return tmp_path
+
+
+def build(folder, **kwargs):
+    return pretraining_datasets(
+        labeled_manifest=str(folder / "labeled.csv"),
+        unlabeled_manifest=str(folder / "unlabeled.csv"),
+        supervision="multiclass",
+        reader=ViewReader(16000, 8000, 2),
+        epoch_seed=EpochSeed(0),
+        output_folder=folder / "out",
+        **kwargs,
+    )
+
+
+def test_bad_items_are_skipped_and_counted_never_replaced(bad_dataset, caplog):
+    data = build(bad_dataset)
+    assert data.too_short == ["short_by_manifest"]  # filtered up front from the manifest
+    items = [data.dataset[i] for i in range(len(data.dataset))]
+    with caplog.at_level(logging.WARNING):
+        batch = collate_views(items)
+    assert batch.ids == ["good", "stereo44k"]  # the stereo 44.1 kHz file is down-mixed and resampled
+    assert sorted(batch.skipped) == ["corrupt", "empty", "short"]
+    assert batch.views.shape == (2, 2, 8000)
+    assert torch.isfinite(batch.views).all()
+    assert batch.labels.tolist() == [0, 1] and batch.labeled.tolist() == [True, True]
+
+
+def test_unknown_label_names_the_row(bad_dataset):
+    build(bad_dataset)  # saves the vocabulary {a, b}
+    write_manifest(bad_dataset / "valid.csv", [{"ID": "v1", "duration": 1.5, "wav": str(bad_dataset / "good.wav"), "labels": "zzz"}])
+    with pytest.raises(ManifestError, match=r"valid.csv, ID v1.*unknown label.*zzz"):
+        pretraining_datasets(
+            labeled_manifest=str(bad_dataset / "valid.csv"), unlabeled_manifest=None, supervision="multiclass",
+            reader=ViewReader(16000, 8000, 2), epoch_seed=EpochSeed(0), output_folder=bad_dataset / "out",
+        )
+
+
+def test_id_in_both_manifests_is_an_error(bad_dataset):
+    write_manifest(bad_dataset / "unlabeled.csv", [{"ID": "good", "duration": 1.5, "wav": str(bad_dataset / "good.wav")}])
+    with pytest.raises(ValueError, match="both manifests"):
+        build(bad_dataset)
+
+
+def test_views_depend_on_item_and_epoch_only(bad_dataset):
+    seed = EpochSeed(0)
+    data = pretraining_datasets(
+        labeled_manifest=str(bad_dataset / "labeled.csv"), unlabeled_manifest=None, supervision="multiclass",
+        reader=ViewReader(16000, 4000, 2), epoch_seed=seed, output_folder=bad_dataset / "out",
+    )
+    first = data.dataset[0]["views"]
+    assert torch.equal(first, data.dataset[0]["views"])
+    seed.epoch = 1
+    assert not torch.equal(first, data.dataset[0]["views"])
