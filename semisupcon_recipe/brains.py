@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
+import numpy as np
 import speechbrain as sb
 import torch
 import torch.distributed as dist
@@ -52,9 +54,17 @@ class SemiSupConBrain(sb.Brain):
         waveforms = batch.views.reshape(num_clips * num_views, length)  # (V, L), clip-major
         augment = getattr(self.hparams, "augment", None)
         if stage == sb.Stage.TRAIN and augment is not None:
-            waveforms = augment(waveforms)  # (V, L)
+            waveforms = augment(waveforms, generator=self._augment_generator())  # (V, L)
         embeddings = self.modules.encoder(waveforms)  # (V, D)
         return self.modules.projector(embeddings)  # (V, P)
+
+    def _augment_generator(self) -> torch.Generator:
+        """Randomness of this step's augmentations, from (seed, epoch, step, rank) alone,
+        so a resumed run draws what the interrupted one would have drawn."""
+        epoch_seed = self.hparams.train_epoch_seed
+        entropy = [epoch_seed.seed, epoch_seed.epoch, self.step, int(os.environ.get("RANK", 0))]
+        seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
