@@ -18,7 +18,8 @@ Frozen encoder
     under ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
 
 Cache
-    ``<cache_root>/<manifest stem>-<corruption or clean>-<key>/`` where ``key`` hashes
+    ``<cache_root>/<corruption tag or "clean">-<key>/`` (``meta.json`` names the
+    manifest and settings) where ``key`` hashes
     the encoder's class and ``state_dict`` (weights and BatchNorm statistics), its sample
     rate, the manifest rows (ID, audio path, file size and modification time), the
     chunk settings and the corruption (name, severity, seed). Tracks are processed in
@@ -164,6 +165,76 @@ def load_pretrained_encoder(encoder: nn.Module, checkpoint: str | Path, pretrain
     pretrainer.load_collected()
     logger.info("loaded encoder weights from %s", weights)
     return weights
+
+
+def find_encoder_spec(checkpoint: str | Path) -> Path:
+    """Find the ``encoder_spec.yaml`` that describes the encoder of a checkpoint.
+
+    Looked for in ``checkpoint`` itself (a folder) and in the folders above the
+    resolved ``encoder.ckpt`` (``CKPT+*``, ``save``, the output folder), where
+    pretraining and export write it.
+
+    Raises
+    ------
+    FileNotFoundError
+        No spec found; the message lists where it looked.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "save" / "CKPT+1").mkdir(parents=True)
+    >>> _ = (root / "save" / "CKPT+1" / "encoder.ckpt").write_bytes(b"")
+    >>> _ = (root / "encoder_spec.yaml").write_text("sample_rate: 16000")
+    >>> find_encoder_spec(root / "save" / "CKPT+1" / "encoder.ckpt") == root / "encoder_spec.yaml"
+    True
+    """
+    from semisupcon_recipe.encoder_spec import SPEC_FILE
+
+    weights = resolve_encoder_checkpoint(checkpoint)
+    folders = ([Path(checkpoint)] if Path(checkpoint).is_dir() else []) + list(weights.parents)[:3]
+    for folder in folders:
+        if (folder / SPEC_FILE).is_file():
+            return folder / SPEC_FILE
+    raise FileNotFoundError(
+        f"no {SPEC_FILE} found in {', '.join(str(folder) for folder in folders)}; pretraining writes it "
+        f"into its output folder; pass its path explicitly (--encoder_spec) if it lives elsewhere"
+    )
+
+
+@dataclass
+class LoadedEncoder:
+    """A pretrained encoder rebuilt from its spec, with where it came from."""
+
+    module: nn.Module
+    weights: Path
+    spec: Path
+    clip_len: int
+
+
+def load_encoder_from_checkpoint(checkpoint: str | Path, spec: str | Path | None = None) -> LoadedEncoder:
+    """Rebuild an encoder from ``encoder_spec.yaml`` and load its pretrained weights.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        Anything :func:`resolve_encoder_checkpoint` accepts.
+    spec : str or Path, optional
+        The ``encoder_spec.yaml``; found with :func:`find_encoder_spec` if omitted.
+
+    Returns
+    -------
+    LoadedEncoder
+        ``module`` (weights loaded), ``weights`` file, ``spec`` file and the encoder's
+        ``clip_len`` (its training crop length, the default chunk length).
+    """
+    from semisupcon_recipe.encoder_spec import load_encoder_spec
+
+    spec_path = Path(spec) if spec is not None else find_encoder_spec(checkpoint)
+    description = load_encoder_spec(spec_path)
+    encoder = description["encoder"]
+    weights = load_pretrained_encoder(encoder, checkpoint)
+    return LoadedEncoder(encoder, weights, spec_path, int(description["clip_len"]))
 
 
 def state_dict_digest(module: nn.Module) -> str:
@@ -454,8 +525,7 @@ class FeatureCache:
             "corruption": None if corruption is None else vars(corruption),
         }
         key = hashlib.sha256(json.dumps(self.key_inputs, sort_keys=True).encode()).hexdigest()[:16]
-        label = corruption.tag if corruption else "clean"
-        self.folder = Path(cache_root) / f"{self.manifest.stem}-{label}-{key}"
+        self.folder = Path(cache_root) / f"{corruption.tag if corruption else 'clean'}-{key}"
         meta_path = self.folder / "meta.json"
         if meta_path.is_file():
             self.shard_size = int(json.loads(meta_path.read_text())["shard_size"])
