@@ -273,8 +273,9 @@ def gather_columns(
 ) -> Columns:
     """Gather the views of all ranks (``z`` with gradients); ranks may hold different V.
 
-    Clip ids become globally unique as ``rank * max_V + (index of the clip on its rank)``.
-    Every rank must pass labels of the same dtype and trailing shape (or all ``None``).
+    All views of a clip must be on one rank. Clip ids become globally unique as
+    ``rank * max_V + (index of the clip on its rank)``. Every rank must pass labels of the
+    same dtype and trailing shape (or all ``None``).
     Without an initialised process group of several ranks, returns the local views.
 
     Example
@@ -293,20 +294,21 @@ def gather_columns(
     longest = max(sizes)
 
     def gather(local: torch.Tensor, with_gradients: bool = False) -> torch.Tensor:
-        padded = torch.cat([local, local.new_zeros((longest - len(local), *local.shape[1:]))])  # (max V, ...)
+        sendable = local.to(torch.uint8) if local.dtype == torch.bool else local  # gloo has no bool
+        padded = torch.cat([sendable, sendable.new_zeros((longest - len(local), *local.shape[1:]))])  # (max V, ...)
         if with_gradients:
             pieces = dist_nn.all_gather(padded)
         else:
             pieces = [torch.empty_like(padded) for _ in range(world_size)]
             dist.all_gather(pieces, padded)
-        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)])  # (Vg, ...)
+        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)]).to(local.dtype)  # (Vg, ...)
 
     local_clips = torch.unique(clip_ids, return_inverse=True)[1] + rank * longest  # (V,)
     return Columns(
         gather(z, with_gradients=True),
         gather(local_clips),
         None if labels is None else gather(labels),
-        gather(labeled_mask.to(torch.uint8)).bool(),
+        gather(labeled_mask),
         sum(sizes[:rank]),
         world_size,
     )
@@ -323,7 +325,8 @@ class SemiSupConLoss(torch.nn.Module):
         How labels make positives, see :class:`LabelSimilarity`.
     gather_across_devices : bool
         Under ``torch.distributed`` with several ranks, compare the local anchors with
-        the views of every rank. The returned per-rank loss is scaled so that DDP's
+        the views of every rank (see :func:`gather_columns`; each rank keeps all views of
+        its clips and may hold a different number of views). The returned per-rank loss is scaled so that DDP's
         gradient averaging yields the gradient of the global-batch loss; the mean of
         the per-rank losses is the global loss.
 

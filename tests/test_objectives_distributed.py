@@ -16,12 +16,12 @@ WORLD_SIZE = 2
 COLLECTIVE_TIMEOUT_S = 60
 JOIN_TIMEOUT_S = 150
 INPUT_DIM, PROJECTION_DIM = 6, 4
-# (supervision, labels of the 7 global clips); rank 0 holds clips 0-3, rank 1 clips 4-6
+MULTI_HOT = [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1], [0, 0, 0]]
+# name -> (supervision, labels of the 7 global clips); rank 0 holds clips 0-3, rank 1 clips 4-6
 CASES = {
-    "multiclass": torch.tensor([0, 1, 0, 2, 1, 0, -1]),
-    "multilabel": torch.tensor(
-        [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1], [0, 0, 0]], dtype=torch.float32
-    ),
+    "multiclass": ("multiclass", torch.tensor([0, 1, 0, 2, 1, 0, -1])),
+    "multilabel": ("multilabel", torch.tensor(MULTI_HOT, dtype=torch.float32)),
+    "multilabel_bool": ("multilabel", torch.tensor(MULTI_HOT, dtype=torch.bool)),
 }
 LABELED_CLIPS = torch.tensor([True, True, False, True, True, True, False])
 VIEWS_PER_CLIP = 2
@@ -39,7 +39,7 @@ def global_batch(case):
     generator = torch.Generator().manual_seed(0)
     num_clips = len(LABELED_CLIPS)
     x = torch.randn(num_clips * VIEWS_PER_CLIP, INPUT_DIM, generator=generator)
-    labels = CASES[case].repeat_interleave(VIEWS_PER_CLIP, 0)
+    labels = CASES[case][1].repeat_interleave(VIEWS_PER_CLIP, 0)
     labeled = LABELED_CLIPS.repeat_interleave(VIEWS_PER_CLIP)
     return x, labels, labeled
 
@@ -66,13 +66,13 @@ def worker(rank, port, out_folder):
             x, labels, labeled = global_batch(case)
             rows = rank_rows(rank)
             local_clip_ids = torch.arange(len(RANK_CLIPS[rank])).repeat_interleave(VIEWS_PER_CLIP) + 100
-            loss_fn = SemiSupConLoss(temperature=0.2, supervision=case, gather_across_devices=True)
+            loss_fn = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0], gather_across_devices=True)
             encoder.zero_grad()
             loss = loss_fn(encoder(x[rows]), local_clip_ids, labels[rows], labeled[rows])
             loss.backward()
             global_loss = loss.detach().clone()
             dist.all_reduce(global_loss)
-            local_only = SemiSupConLoss(temperature=0.2, supervision=case)(
+            local_only = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0])(
                 encoder.module(x[rows]), local_clip_ids, labels[rows], labeled[rows]
             )
             results[case] = {
@@ -90,7 +90,7 @@ def single_process(case):
     x, labels, labeled = global_batch(case)
     encoder = make_encoder()
     clip_ids = torch.arange(len(LABELED_CLIPS)).repeat_interleave(VIEWS_PER_CLIP)
-    loss = SemiSupConLoss(temperature=0.2, supervision=case, gather_across_devices=True)(
+    loss = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0], gather_across_devices=True)(
         encoder(x), clip_ids, labels, labeled
     )
     loss.backward()
