@@ -50,6 +50,14 @@ would repeat the same draws in every worker. Pass a generator for a fixed draw
 
 Loops: the code loops over the echoes of the delay (at most ``delay_echoes[1]``) and
 over transforms; never over samples or over the batch.
+
+Where to run it
+---------------
+Batched on the training GPU (``bench/augment_bench.py``, H100, T = 59,049 at 22,050 Hz):
+about 2,700 views/s at B = 32 and 11,000 views/s at B = 192 (17 ms for a 96-clip,
+2-view batch), against about 80 views/s per CPU core in data-loader workers, where
+the phase vocoder of the pitch shift takes most of the time. On CPU, one view at a
+time and batched cost about the same (0.7x to 2x either way, depending on load).
 """
 
 from __future__ import annotations
