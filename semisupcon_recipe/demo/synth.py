@@ -76,6 +76,8 @@ RELEASE_TIME_CONSTANTS = 4.0
 VIBRATO_ONSET_SECONDS = 0.2
 DRUM_SECONDS = 0.4
 NOISE_BUFFER_SECONDS = 2.0
+# Corner / centre frequency ranges (Hz) of the recording EQ; gains come from SynthConfig.
+LOW_SHELF_HZ, PEAK_HZ, HIGH_SHELF_HZ = (100.0, 400.0), (300.0, 3000.0), (2000.0, 6000.0)
 TWO_PI = 2.0 * math.pi
 A4_MIDI, A4_HZ = 69, 440.0
 
@@ -100,7 +102,8 @@ class SynthConfig:
     register_shifts : tuple of int
         Semitone shifts of melody and chords, one drawn per clip (a nuisance).
     rest_probability, humanize_seconds : float
-        Melody rests and onset jitter (standard deviation).
+        Chance of a melody rest (never on a chord's first note) and onset jitter
+        (standard deviation, seconds).
     stem_gain_db, eq_gain_db, reverb_room_size, reverb_wet, hiss_snr_db,
     hum_level_db, peak_level_db : (float, float)
         The recording nuisances: per-instrument mix gain, low-shelf / peak /
@@ -231,7 +234,7 @@ def midi_to_hz(pitch: float) -> float:
     return A4_HZ * 2.0 ** ((pitch - A4_MIDI) / 12.0)
 
 
-def scale_pitch(tonic: int, mode: str, degree: int, tonic_pitch: int, leading_tone: bool = False) -> int:
+def scale_pitch(mode: str, degree: int, tonic_pitch: int, leading_tone: bool = False) -> int:
     """MIDI pitch of a scale degree (0 = the tonic at ``tonic_pitch``; 7 = an octave up).
 
     ``leading_tone`` raises the 7th degree of the minor scale (harmonic minor), as
@@ -239,9 +242,9 @@ def scale_pitch(tonic: int, mode: str, degree: int, tonic_pitch: int, leading_to
 
     Example
     -------
-    >>> [scale_pitch(9, "minor", degree, 57) for degree in range(8)]
+    >>> [scale_pitch("minor", degree, 57) for degree in range(8)]
     [57, 59, 60, 62, 64, 65, 67, 69]
-    >>> scale_pitch(9, "minor", 6, 57, leading_tone=True)
+    >>> scale_pitch("minor", 6, 57, leading_tone=True)
     68
     """
     octave, step = divmod(degree, DEGREES_PER_OCTAVE)
@@ -254,6 +257,15 @@ def scale_pitch(tonic: int, mode: str, degree: int, tonic_pitch: int, leading_to
 def _tonic_pitch(tonic: int, lowest: int) -> int:
     """Lowest MIDI pitch >= ``lowest`` with the tonic's pitch class."""
     return lowest + (tonic - lowest) % 12
+
+
+def _reflect(value: int, low: int, high: int) -> int:
+    """Fold a value that stepped out of ``[low, high]`` back inside."""
+    if value < low:
+        return 2 * low - value
+    if value > high:
+        return 2 * high - value
+    return value
 
 
 def _chord_degrees(root: int) -> tuple[int, int, int]:
@@ -274,7 +286,7 @@ def _chord_slots(rng: np.random.Generator, mode: str, tempo: float, seconds: flo
     return [_ChordSlot(k * beats * beat, beats, progression[k % len(progression)]) for k in range(slot_count)]
 
 
-def _melody(rng, slots, tonic, mode, tonic_pitch, beat, family, config) -> list[Note]:
+def _melody(rng, slots, mode, tonic_pitch, beat, family, config) -> list[Note]:
     eighth = beat / 2.0
     notes = []
     degree = int(rng.choice([0, 2, 4]))
@@ -286,23 +298,22 @@ def _melody(rng, slots, tonic, mode, tonic_pitch, beat, family, config) -> list[
             if first:
                 degree = _nearest_chord_tone(degree, slot.root)
             else:
-                degree += int(rng.choice(MELODY_STEPS, p=MELODY_STEP_WEIGHTS))
-                degree = low + abs(degree - low) if degree < low else high - abs(degree - high) if degree > high else degree
-            if rng.random() >= config.rest_probability:
-                pitch = scale_pitch(tonic, mode, degree, tonic_pitch, leading_tone=slot.root == DOMINANT_DEGREE)
+                degree = _reflect(degree + int(rng.choice(MELODY_STEPS, p=MELODY_STEP_WEIGHTS)), low, high)
+            if first or rng.random() >= config.rest_probability:
+                pitch = scale_pitch(mode, degree, tonic_pitch, leading_tone=slot.root == DOMINANT_DEGREE)
                 notes.append(Note(slot.start + position * eighth, length * eighth * LEGATO, pitch, rng.uniform(0.7, 1.0), family))
             position, first = position + length, False
     return notes
 
 
-def _chords(rng, slots, tonic, mode, tonic_pitch, beat, family) -> list[Note]:
+def _chords(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
     kind = "percussive" if family in PERCUSSIVE_FAMILIES else "sustained"
     style = CHORD_STYLES[kind][rng.integers(len(CHORD_STYLES[kind]))]
     velocity = rng.uniform(0.4, 0.6)
     notes = []
     for slot in slots:
         leading = slot.root == DOMINANT_DEGREE
-        pitches = [scale_pitch(tonic, mode, degree, tonic_pitch, leading) for degree in _chord_degrees(slot.root)]
+        pitches = [scale_pitch(mode, degree, tonic_pitch, leading) for degree in _chord_degrees(slot.root)]
         length = slot.beats * beat
         if style == "block":
             notes += [Note(slot.start, length * LEGATO, pitch, velocity, family) for pitch in pitches]
@@ -321,13 +332,13 @@ def _chords(rng, slots, tonic, mode, tonic_pitch, beat, family) -> list[Note]:
     return notes
 
 
-def _bass(rng, slots, tonic, mode, tonic_pitch, beat, family) -> list[Note]:
+def _bass(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
     style = BASS_STYLES[rng.integers(len(BASS_STYLES))]
     velocity = rng.uniform(0.7, 0.9)
     notes = []
     for slot in slots:
         lowest = ROLE_REGISTERS["bass"]
-        root = lowest + (scale_pitch(tonic, mode, slot.root, tonic_pitch) - lowest) % 12
+        root = lowest + (scale_pitch(mode, slot.root, tonic_pitch) - lowest) % 12
         fifth = root + 7
         if style == "whole":
             notes.append(Note(slot.start, slot.beats * beat * LEGATO, root, velocity, family))
@@ -399,12 +410,12 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
     chord_pitch = _tonic_pitch(tonic, ROLE_REGISTERS["chords"] + shift)
     notes: list[Note] = []
     if upper:
-        notes += _melody(rng, slots, tonic, mode, melody_pitch, beat, upper[0], config)
+        notes += _melody(rng, slots, mode, melody_pitch, beat, upper[0], config)
         accompanists = upper[1:] or ([upper[0]] if upper[0] in POLYPHONIC_FAMILIES else [])
         for family in accompanists:
-            notes += _chords(rng, slots, tonic, mode, chord_pitch, beat, family)
+            notes += _chords(rng, slots, mode, chord_pitch, beat, family)
     if "bass" in families:
-        notes += _bass(rng, slots, tonic, mode, _tonic_pitch(tonic, ROLE_REGISTERS["bass"]), beat, "bass")
+        notes += _bass(rng, slots, mode, _tonic_pitch(tonic, ROLE_REGISTERS["bass"]), beat, "bass")
     hits = _drum_hits(rng, beat, seconds) if drums else []
 
     jitter = config.humanize_seconds
@@ -795,11 +806,11 @@ def produce(stems: dict[str, np.ndarray], sample_rate: int, rng: np.random.Gener
     mix = sum(10.0 ** (gains[name] / 20.0) * stem for name, stem in stems.items())
     production = {
         "low_shelf_db": float(rng.uniform(*config.eq_gain_db)),
-        "low_shelf_hz": float(rng.uniform(100.0, 400.0)),
+        "low_shelf_hz": float(rng.uniform(*LOW_SHELF_HZ)),
         "peak_db": float(rng.uniform(*config.eq_gain_db)),
-        "peak_hz": float(np.exp(rng.uniform(np.log(300.0), np.log(3000.0)))),
+        "peak_hz": float(np.exp(rng.uniform(*np.log(PEAK_HZ)))),
         "high_shelf_db": float(rng.uniform(*config.eq_gain_db)),
-        "high_shelf_hz": float(min(rng.uniform(2000.0, 6000.0), 0.4 * sample_rate)),
+        "high_shelf_hz": float(min(rng.uniform(*HIGH_SHELF_HZ), NYQUIST_FRACTION * sample_rate / 2.0)),
         "room_size": float(rng.uniform(*config.reverb_room_size)),
         "reverb_wet": float(rng.uniform(*config.reverb_wet)),
         "hiss_snr_db": float(rng.uniform(*config.hiss_snr_db)),
