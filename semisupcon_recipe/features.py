@@ -75,8 +75,8 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
     Parameters
     ----------
     path : str or Path
-        An ``encoder.ckpt`` file; a folder holding ``encoder.ckpt`` (an exported
-        encoder or one ``CKPT+*`` folder); a SpeechBrain ``save`` folder or output
+        An ``encoder.ckpt`` file; a folder holding ``encoder.ckpt`` (e.g. one
+        ``CKPT+*`` folder); a SpeechBrain ``save`` folder or output
         folder (its ``save/`` subfolder), in which case the most recent ``CKPT+*``
         folder holding ``encoder.ckpt`` is used.
 
@@ -106,7 +106,7 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"encoder checkpoint {path} does not exist; pass an {ENCODER_CHECKPOINT_NAME} file, "
-            f"an exported encoder folder or a pretraining output/save folder"
+            f"a CKPT+ folder or a pretraining output/save folder"
         )
     if (path / ENCODER_CHECKPOINT_NAME).is_file():
         return path / ENCODER_CHECKPOINT_NAME
@@ -121,7 +121,7 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
         raise FileNotFoundError(
             f"no {ENCODER_CHECKPOINT_NAME} found in {path}, nor in {CHECKPOINT_PREFIX}* folders of "
             f"{path} or {path / 'save'}; point to a pretraining output folder that saved a "
-            f"checkpoint, its save/ folder, an exported encoder folder or the .ckpt file itself"
+            f"checkpoint, its save/ folder or the .ckpt file itself"
         )
     latest = max(candidates, key=lambda folder: (_checkpoint_time(folder), folder.name))
     return latest / ENCODER_CHECKPOINT_NAME
@@ -213,21 +213,31 @@ class LoadedEncoder:
 
 
 def load_encoder_from_checkpoint(checkpoint: str | Path, spec: str | Path | None = None) -> LoadedEncoder:
-    """Rebuild an encoder from ``encoder_spec.yaml`` and load its pretrained weights.
+    """Rebuild a pretrained encoder and load its weights, from a checkpoint or an export.
 
     Parameters
     ----------
     checkpoint : str or Path
-        Anything :func:`resolve_encoder_checkpoint` accepts.
+        A folder written by ``semisupcon export`` (``export.json``, checked sha256), or
+        anything :func:`resolve_encoder_checkpoint` accepts (the encoder is then rebuilt
+        from ``encoder_spec.yaml`` and its weights loaded with SpeechBrain's Pretrainer).
     spec : str or Path, optional
-        The ``encoder_spec.yaml``; found with :func:`find_encoder_spec` if omitted.
+        The ``encoder_spec.yaml`` of a checkpoint; found with :func:`find_encoder_spec`
+        if omitted. Not used for an exported folder.
 
     Returns
     -------
     LoadedEncoder
-        ``module`` (weights loaded), ``weights`` file, ``spec`` file and the encoder's
-        ``clip_len`` (its training crop length, the default chunk length).
+        ``module`` (weights loaded), ``weights`` file, ``spec`` file (the export's
+        ``hyperparams.yaml``) and the encoder's ``clip_len`` (its training crop / export
+        window, the default chunk length).
     """
+    from semisupcon_recipe.interop.export import HPARAMS_FILE, MANIFEST_FILE, load_exported
+
+    checkpoint = Path(checkpoint)
+    if (checkpoint / MANIFEST_FILE).is_file():
+        encoder, manifest = load_exported(checkpoint)
+        return LoadedEncoder(encoder, checkpoint / manifest["weights"], checkpoint / HPARAMS_FILE, int(manifest["window"]))
     from semisupcon_recipe.encoder_spec import load_encoder_spec
 
     spec_path = Path(spec) if spec is not None else find_encoder_spec(checkpoint)
