@@ -215,7 +215,7 @@ def _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, pr
         "seed": int(seed),
         "labeled_fraction": float(labeled_fraction),
         "probe_clips": probe_clips,
-        "label_types": list(dict.fromkeys(label_types)),
+        "label_types": [name for name in LABEL_TYPES if name in label_types],
         "config": asdict(config),
     }
     return json.loads(json.dumps(params))
