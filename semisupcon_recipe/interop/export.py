@@ -140,7 +140,17 @@ def find_checkpoint(checkpoint_dir: str | Path) -> Path:
 
 
 def find_encoder_spec(checkpoint: Path) -> Path:
-    """``encoder_spec.yaml`` of a checkpoint: in the pretraining output folder above its save/ folder."""
+    """``encoder_spec.yaml`` of a checkpoint: in the pretraining output folder above its save/ folder.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> checkpoint = Path(tempfile.mkdtemp()) / "save" / "CKPT+x"
+    >>> checkpoint.mkdir(parents=True)
+    >>> _ = (checkpoint.parent.parent / SPEC_FILE).write_text("sample_rate: 16000")
+    >>> find_encoder_spec(checkpoint).name
+    'encoder_spec.yaml'
+    """
     for folder in (checkpoint.parent.parent, checkpoint.parent):
         if (folder / SPEC_FILE).is_file():
             return folder / SPEC_FILE
@@ -298,6 +308,21 @@ def load_encoder_weights(module: torch.nn.Module, path: str | Path, sha256: str 
     ExportError
         The file is missing, its sha256 differs from the recorded one (truncated or
         modified), it is not a safetensors file, or its tensors do not fit ``module``.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> from safetensors.torch import save_file
+    >>> path = Path(tempfile.mkdtemp()) / "encoder.safetensors"
+    >>> save_file({"weight": torch.ones(1, 1), "bias": torch.zeros(1)}, str(path))
+    >>> layer = torch.nn.Linear(1, 1)
+    >>> load_encoder_weights(layer, path, sha256_of(path))
+    >>> layer.weight.item()
+    1.0
+    >>> load_encoder_weights(layer, path, "0" * 64)
+    Traceback (most recent call last):
+    ...
+    semisupcon_recipe.interop.export.ExportError: ... truncated or was modified; ...
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -321,7 +346,16 @@ def load_encoder_weights(module: torch.nn.Module, path: str | Path, sha256: str 
 
 
 def read_manifest(folder: str | Path) -> dict:
-    """The ``export.json`` of an export folder, checked for format and completeness."""
+    """The ``export.json`` of an export folder, checked for format and completeness.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> read_manifest(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    semisupcon_recipe.interop.export.ExportError: ... is not a complete export folder (export.json missing): ...
+    """
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         raise ExportError(f"{folder} is not a complete export folder ({MANIFEST_FILE} missing): create it with `semisupcon export CHECKPOINT_DIR {folder}`")
