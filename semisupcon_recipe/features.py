@@ -6,7 +6,7 @@ chunks of every track. Extracting them is the costly part, so it happens once pe
 and head type that needs the same features.
 
 Chunking
-    A track read at the encoder's rate is cut into consecutive, non-overlapping chunks
+    A track read at the encoder's rate (and corrupted, for robustness runs) is cut into consecutive, non-overlapping chunks
     of ``chunk_len`` samples from its start; the tail shorter than a chunk is dropped.
     A track longer than ``max_chunks`` chunks keeps ``max_chunks`` of them, evenly spaced
     over the whole track (so the features cover the track, not only its beginning).
@@ -354,8 +354,10 @@ class CorruptionSpec:
         return f"{self.name}-s{self.severity}"
 
     def track_seed(self, item_id: str) -> int:
-        """Seed of the corruption of one track."""
-        return int.from_bytes(hashlib.sha256(f"{self.seed}:{item_id}".encode()).digest()[:4], "little")
+        """Seed of the corruption of one track (:func:`semisupcon_recipe.corruptions.item_seed`)."""
+        from semisupcon_recipe.corruptions import item_seed
+
+        return item_seed(item_id, self.seed)
 
     def apply(self, waveform: torch.Tensor, sample_rate: int, item_id: str) -> torch.Tensor:
         """Corrupt a ``(T,)`` waveform; returns ``(T,)`` float32."""
@@ -365,7 +367,7 @@ class CorruptionSpec:
             corrupted = corrupt(waveform, sample_rate, self.name, self.severity, self.track_seed(item_id))
         except Exception as error:
             raise RuntimeError(f"corruption {self.tag} failed on track {item_id!r}: {error}") from error
-        return torch.as_tensor(np.asarray(corrupted), dtype=torch.float32).reshape(-1)  # (T,)
+        return torch.as_tensor(corrupted, dtype=torch.float32).reshape(-1)  # (T,)
 
 
 class _TrackChunks(torch.utils.data.Dataset):

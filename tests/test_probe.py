@@ -392,6 +392,25 @@ def test_heads_and_early_stopper():
 # ----------------------------------------------------------------------------------
 # The recipe
 # ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("head, hidden_size", [("linear", 0), ("mlp", 512)])
+def test_recipe_yaml_builds_the_paper_protocol(head, hidden_size, tmp_path):
+    from hyperpyyaml import load_hyperpyyaml
+
+    required = {"pretrained_encoder": "x", "task_kind": "multilabel", "output_folder": str(tmp_path),
+                **{f"{split}_manifest": f"{split}.csv" for split in SPLITS}}
+    with open(REPO / "recipes" / "Generic" / "probe" / "hparams" / f"probe_{head}.yaml") as stream:
+        hparams = load_hyperpyyaml(stream, required)
+    assert hparams["encoder"].sample_rate == 22050 and hparams["encoder"].embedding_dim == 512
+    assert hparams["features"]["chunk_len"] == 59049 and hparams["features"]["max_chunks"] == 64
+    training = hparams["training"]
+    assert (training["batch_size"], training["lr"], training["weight_decay"]) == (64, 3e-4, 1e-6)
+    assert hparams["epoch_counter"].patience == training["patience"]
+    probe_head = hparams["probe"]["head"](input_size=512, num_outputs=50)
+    assert (len(probe_head.layers) > 1) == bool(hidden_size)
+    optimizer = training["opt_class"](probe_head.parameters())
+    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["lr"] == 3e-4
+
+
 @pytest.mark.slow
 def test_probe_recipe_runs_end_to_end_and_reuses_features(planted, tmp_path, monkeypatch):
     checkpoint_folder = tmp_path / "pretrained"
