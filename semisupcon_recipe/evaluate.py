@@ -13,7 +13,7 @@ all corruptions.
 An encoder is a ``semisupcon export`` folder, or a pretraining checkpoint (an
 ``encoder.ckpt``, a ``CKPT+`` folder, a ``save/`` or output folder: the latest
 checkpoint) described by the ``encoder_spec.yaml`` that pretraining writes into its
-output folder (``--encoder_spec`` if it lives elsewhere).
+output folder (``--encoder-spec`` if it lives elsewhere).
 
 The tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be included::
 
@@ -49,7 +49,10 @@ import shlex
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from semisupcon_recipe.features import CorruptionSpec, LoadedEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -180,13 +183,13 @@ def default_device() -> str:
 
 
 def probe_task(
-    encoder: object,
+    encoder: LoadedEncoder,
     task: ProbeTask,
     settings: ProbeSettings,
     runs_folder: str | Path,
     cache_root: str | Path,
     device: str,
-    corruption: object | None = None,
+    corruption: CorruptionSpec | None = None,
     heads: Sequence[str] | None = None,
     extra_results: Mapping[str, object] | None = None,
 ) -> dict[str, list[dict]]:
@@ -331,14 +334,14 @@ def command_line(args: argparse.Namespace, subcommand: str) -> str:
 
     Example
     -------
-    >>> command_line(argparse.Namespace(encoder="a b", seeds=[1, 2], cache=None, _target="x"), "evaluate")
-    "semisupcon evaluate --encoder 'a b' --seeds 1 2"
+    >>> command_line(argparse.Namespace(encoder="a b", encoder_spec="s.yaml", cache=None, _target="x"), "evaluate")
+    "semisupcon evaluate --encoder 'a b' --encoder-spec s.yaml"
     """
     words = ["semisupcon", subcommand]
     for name, value in vars(args).items():
         if name.startswith("_") or name == "command" or value is None:
             continue
-        words.append(f"--{name}")
+        words.append("--" + name.replace("_", "-"))
         words += [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
     return shlex.join(words)
 
@@ -642,7 +645,7 @@ def plot_robustness(by_encoder: Mapping, severities: Sequence[int], metric: str,
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", required=True, help="tasks yaml: protocol, heads, seeds, tasks (see module docs)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--encoder_spec", help="encoder_spec.yaml, if not next to the checkpoint(s)")
+    parser.add_argument("--encoder-spec", help="encoder_spec.yaml, if not next to the checkpoint(s)")
     parser.add_argument("--cache", help="feature cache folder (default: OUT/features)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
 

@@ -198,7 +198,7 @@ def find_encoder_spec(checkpoint: str | Path) -> Path:
             return folder / SPEC_FILE
     raise FileNotFoundError(
         f"no {SPEC_FILE} found in {', '.join(str(folder) for folder in folders)}; pretraining writes it "
-        f"into its output folder; pass its path explicitly (--encoder_spec) if it lives elsewhere"
+        f"into its output folder; pass its path explicitly (--encoder-spec) if it lives elsewhere"
     )
 
 

@@ -35,8 +35,7 @@ from typing import Callable, Mapping
 import speechbrain as sb
 import torch
 from speechbrain.dataio.sampler import ReproducibleRandomSampler
-from speechbrain.utils.checkpoints import Checkpointer
-from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, register_checkpoint_hooks
+from speechbrain.utils.checkpoints import Checkpointer, mark_as_loader, mark_as_saver, register_checkpoint_hooks
 from speechbrain.utils.epoch_loop import EpochCounter
 from torch import nn
 from torch.utils.data import TensorDataset
