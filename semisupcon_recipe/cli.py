@@ -15,6 +15,8 @@ from typing import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("semisupcon_recipe.interop.export:main", "turn a pretraining checkpoint into a self-contained inference folder"),
     "embed": ("semisupcon_recipe.embed:main", "write track (and frame) embeddings of audio files with an exported encoder"),
+    "evaluate": ("semisupcon_recipe.evaluate:evaluate_command", "probe one encoder on a list of tasks; write results.md and results.json"),
+    "robustness": ("semisupcon_recipe.evaluate:robustness_command", "compare encoders under audio corruptions of increasing severity; tables and plots"),
 }
 
 

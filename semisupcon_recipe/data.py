@@ -161,7 +161,8 @@ def pretraining_datasets(
     ----------
     labeled_manifest, unlabeled_manifest : str, optional
         SpeechBrain CSVs. Rows of the labeled manifest with an empty ``labels`` cell
-        join the unlabeled pool; the ``labels`` of the unlabeled manifest are ignored.
+        join the unlabeled pool; the ``labels`` of the unlabeled manifest are ignored,
+        and a clip listed in both (same ID) is used once, as a labeled clip.
     supervision : str
         ``multilabel``, ``multiclass`` or ``regression``.
     reader : ViewReader
@@ -185,11 +186,10 @@ def pretraining_datasets(
     output_folder = Path(output_folder)
     labeled_rows = read_manifest(labeled_manifest, replacements) if labeled_manifest else {}
     unlabeled_rows = read_manifest(unlabeled_manifest, replacements) if unlabeled_manifest else {}
-    overlap = sorted(set(labeled_rows) & set(unlabeled_rows))
+    overlap = set(labeled_rows) & set(unlabeled_rows)
     if overlap:
-        raise ValueError(f"IDs appear in both manifests (e.g. {overlap[:3]}); give each clip one row")
-    for row in unlabeled_rows.values():
-        row["labels"] = ""
+        logger.info("%d clip(s) of the unlabeled manifest are in the labeled one: used once, with labels", len(overlap))
+    unlabeled_rows = {item_id: {**row, "labels": ""} for item_id, row in unlabeled_rows.items() if item_id not in overlap}
 
     too_short = sorted(
         item_id

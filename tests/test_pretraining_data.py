@@ -70,10 +70,14 @@ def test_unknown_label_names_the_row(bad_dataset):
         )
 
 
-def test_id_in_both_manifests_is_an_error(bad_dataset):
-    write_manifest(bad_dataset / "unlabeled.csv", [{"ID": "good", "duration": 1.5, "wav": str(bad_dataset / "good.wav")}])
-    with pytest.raises(ValueError, match="both manifests"):
-        build(bad_dataset)
+def test_clip_in_both_manifests_is_used_once_with_its_label(bad_dataset):
+    write_manifest(bad_dataset / "unlabeled.csv", [
+        {"ID": "good", "duration": 1.5, "wav": str(bad_dataset / "good.wav")},
+        {"ID": "other", "duration": 1.5, "wav": str(bad_dataset / "good.wav")},
+    ])
+    data = build(bad_dataset)
+    assert len(data.dataset) == 3
+    assert len(data.labeled_indices) == 2 and len(data.unlabeled_indices) == 1
 
 
 def test_views_depend_on_item_and_epoch_only(bad_dataset):
