@@ -44,11 +44,15 @@ def dataio_prep(hparams: dict) -> dict:
             seed=hparams["seed"],
             replacements={"data_root": hparams["data_root"]},
         )
+        labeled_share = hparams["labeled_share"]
+        if stage == "valid" and not (data.labeled_indices and data.unlabeled_indices):
+            # Held-out data with one pool only: every validation batch comes from it.
+            labeled_share = 1.0 if data.labeled_indices else 0.0
         sampler = MixedLabelBatchSampler(
             data.labeled_indices,
             data.unlabeled_indices,
             batch_size=hparams["batch_size"],
-            labeled_share=hparams["labeled_share"],
+            labeled_share=labeled_share,
             seed=hparams["seed"],
             batches_per_epoch=hparams["batches_per_epoch"] if stage == "train" else hparams["valid_batches"],
             num_replicas=world_size,

@@ -53,11 +53,16 @@ def final_encoder(output):
 @pytest.mark.parametrize("labeled_share", [0.0, 0.5, 1.0])
 def test_each_mode_trains_and_checkpoints(manifests, tmp_path, labeled_share):
     output = tmp_path / f"run{labeled_share}"
-    run(command(manifests, output, f"--labeled_share={labeled_share}", "--number_of_epochs=1", "--batches_per_epoch=3"))
+    # Validation on held-out labeled clips (here: the labeled manifest itself, one pool only).
+    valid = [f"--valid_labeled_manifest={manifests[0]}"] if labeled_share == 0.5 else []
+    run(command(manifests, output, f"--labeled_share={labeled_share}", "--number_of_epochs=1", "--batches_per_epoch=3", *valid))
     assert checkpoints(output) and (checkpoints(output)[-1] / "encoder.ckpt").is_file()
     log = (output / "train_log.txt").read_text()
     assert "epoch: 1" in log and "optimizer_step: 3" in log
     assert float(re.search(r"train labeled_fraction: ([\d.e+-]+)", log).group(1)) == pytest.approx(labeled_share)
+    if valid:
+        assert re.search(r"valid loss: [\d.]+", log)
+        assert "loss" in yaml.safe_load((checkpoints(output)[-1] / "CKPT.yaml").read_text())
     for name in ("label_vocabulary.json", "labeled_subset.txt", "encoder_spec.yaml"):
         assert (output / name).is_file()
 

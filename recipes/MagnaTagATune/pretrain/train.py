@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""SemiSupCon pretraining in the paper's setting: MagnaTagATune top-50 tags (labeled)
++ FMA-medium (unlabeled), SampleCNN at 22,050 Hz.
+
+    python recipes/MagnaTagATune/pretrain/train.py recipes/MagnaTagATune/pretrain/hparams/semisupcon.yaml \
+        --data_folder /data/MagnaTagATune --fma_folder /data/fma
+
+``ssl.yaml`` (b_s = 0) and ``supervised.yaml`` (b_s = 1) are the two corners; p_s is
+``labeled_data_fraction`` (0.05 in the paper's headline result). The manifests are
+prepared once (``recipes/MagnaTagATune/magnatagatune_prepare.py`` and
+``recipes/FMA/fma_prepare.py``) into ``manifest_folder``; validation uses the MTAT
+``c`` folder. Multi-GPU: ``torchrun --nproc_per_node=K ... --precision=bf16``.
+"""
+
+import sys
+from pathlib import Path
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+from semisupcon_recipe.pretraining import run_pretraining
+
+RECIPES = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(RECIPES / "MagnaTagATune"))
+sys.path.insert(0, str(RECIPES / "FMA"))
+from fma_prepare import prepare_fma  # noqa: E402
+from magnatagatune_prepare import prepare_magnatagatune  # noqa: E402
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.utils.distributed.run_on_main(
+        prepare_magnatagatune, kwargs={"data_folder": hparams["data_folder"], "save_folder": hparams["manifest_folder"]}
+    )
+    if hparams["unlabeled_manifest"]:
+        sb.utils.distributed.run_on_main(
+            prepare_fma,
+            kwargs={"data_folder": hparams["fma_folder"], "save_folder": hparams["manifest_folder"], "subset": hparams["fma_subset"]},
+        )
+    run_pretraining(hparams_file, run_opts, overrides, hparams)

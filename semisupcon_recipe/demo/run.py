@@ -1,0 +1,385 @@
+"""``semisupcon demo``: the whole method end to end on built-in synthesized music.
+
+1. Generate (once, cached) the demo dataset: phrases in 24 keys played by mixes of
+   instrument families, with tempo and recording nuisances (:mod:`.dataset`).
+2. Pretrain two encoders per seed with the same audio, steps and augmentations:
+   SSL-only (b_s = 0) and SemiSupCon (b_s = 0.5, key labels on 5 % of the clips).
+3. Probe both frozen encoders (linear head, early stopping) on key (the supervised
+   label type), mode, tempo and instruments (label types the supervision never named).
+4. A robustness check: the key probe under corruptions of increasing severity.
+5. Write the report: ``report.md`` and ``results.json`` (table over seeds, the exact
+   commands), ``plots/`` (training curves, the target matrix of one batch, a 2-D map
+   of the embeddings coloured by key, score vs corruption severity).
+
+Everything is cached: rerunning reuses the data, the finished pretrainings (SpeechBrain
+checkpoints) and the extracted features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+logger = logging.getLogger(__name__)
+
+PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
+MODELS = {"ssl": "SSL-only", "semisupcon": "SemiSupCon"}
+SUPERVISED_LABEL = "key"
+PROBE_LABELS = ("key", "mode", "tempo", "instruments")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of one demo run (every field is a command-line option too)."""
+
+    num_clips: int = 1200
+    clip_seconds: float = 3.0
+    probe_clips: tuple[int, int, int] = (480, 120, 240)
+    labeled_fraction: float = 0.05
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batch_size: int = 32
+    epochs: int = 6
+    batches_per_epoch: int = 50
+    probe_epochs: int = 40
+    probe_patience: int = 8
+    corruptions: tuple[str, ...] = ("chain", "reverb")
+    severities: tuple[int, ...] = (0, 2, 4)
+    data_seed: int = 0
+    extra_overrides: dict = field(default_factory=dict)
+
+
+QUICK = DemoSettings(
+    num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
+    batches_per_epoch=2, probe_epochs=2, probe_patience=1, corruptions=("reverb",), severities=(0, 4),
+    extra_overrides={"tdnn_channels": [16, 16, 16, 16, 32], "embedding_dim": 32, "projection_dim": 16},
+)
+
+
+# ----------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------
+def generate_data(settings: DemoSettings, folder: Path) -> dict[str, Path]:
+    """Step 1: the cached demo dataset."""
+    from semisupcon_recipe.demo.dataset import generate_dataset
+
+    return generate_dataset(
+        folder, num_clips=settings.num_clips, clip_seconds=settings.clip_seconds, seed=settings.data_seed,
+        labeled_fraction=settings.labeled_fraction, probe_clips=settings.probe_clips, progress=True,
+    )
+
+
+def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, output: Path, device: str) -> Path:
+    """Step 2: one pretraining run (resumes, or returns at once when finished)."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    from semisupcon_recipe.pretraining import run_pretraining
+
+    overrides = {
+        "seed": seed,
+        "output_folder": str(output),
+        "unlabeled_manifest": str(manifests["pretrain"]),
+        "labeled_manifest": str(manifests[f"labeled_{SUPERVISED_LABEL}"]) if model == "semisupcon" else None,
+        "labeled_share": 0.5 if model == "semisupcon" else 0.0,
+        "batch_size": settings.batch_size,
+        "number_of_epochs": settings.epochs,
+        "batches_per_epoch": settings.batches_per_epoch,
+        **settings.extra_overrides,
+    }
+    with open(PRETRAIN_YAML, encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    run_pretraining(str(PRETRAIN_YAML), {"device": device, "tqdm_colored_bar": False}, overrides, hparams)
+    return output
+
+
+def write_tasks_file(settings: DemoSettings, manifests: dict, path: Path) -> Path:
+    """The probing protocol of the demo as a tasks file of ``semisupcon evaluate``."""
+    kinds = {"key": "multiclass", "mode": "multiclass", "tempo": "multiclass", "instruments": "multilabel"}
+    tasks = "\n".join(
+        f"    - {{name: {label}, kind: {kinds[label]}, train: {manifests[f'probe_{label}_train']}, "
+        f"valid: {manifests[f'probe_{label}_valid']}, test: {manifests[f'probe_{label}_test']}}}"
+        for label in PROBE_LABELS
+    )
+    path.write_text(
+        f"""# Probing protocol of the demo (METHOD.md section 9, sized for a 2-core CPU).
+training:
+    batch_size: 64
+    max_epochs: {settings.probe_epochs}
+    patience: {settings.probe_patience}
+    opt_class: !name:torch.optim.Adam
+        lr: 0.001
+        weight_decay: 0.000001
+features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
+heads:
+    linear: !name:semisupcon_recipe.probe.ProbeHead
+        hidden_size: 0
+seeds: [0]
+tasks:
+{tasks}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+# ----------------------------------------------------------------------------------
+# Report
+# ----------------------------------------------------------------------------------
+def main_metric(task: dict) -> tuple[str, list[float]]:
+    """The selection metric of a task and its test scores over probe runs."""
+    head = task["heads"]["linear"]
+    metric = task["select_on"]
+    return metric, [run["test"][metric] for run in head["runs"]]
+
+
+def results_table(results: dict[str, dict[int, dict]], seeds: Sequence[int]) -> tuple[str, list[dict]]:
+    """Markdown table (mean ± std over seeds) and its rows, per probe task."""
+    import numpy as np
+
+    rows = []
+    for label in PROBE_LABELS:
+        row = {"task": label, "supervised": label == SUPERVISED_LABEL}
+        for model in MODELS:
+            scores = []
+            for seed in seeds:
+                task = next(t for t in results[model][seed]["tasks"] if t["name"] == label)
+                metric, values = main_metric(task)
+                scores.append(float(np.mean(values)))
+            row["metric"] = metric
+            row[model] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "per_seed": scores}
+        row["difference"] = row["semisupcon"]["mean"] - row["ssl"]["mean"]
+        rows.append(row)
+    lines = ["| probe task | metric | SSL-only | SemiSupCon | difference |", "|---|---|---|---|---|"]
+    for row in rows:
+        name = f"**{row['task']}** (supervised)" if row["supervised"] else row["task"]
+        cells = [f"{100 * row[m]['mean']:.1f} ± {100 * row[m]['std']:.1f}" for m in MODELS]
+        lines.append(f"| {name} | {row['metric']} | {cells[0]} | {cells[1]} | {100 * row['difference']:+.1f} |")
+    return "\n".join(lines) + "\n", rows
+
+
+def read_training_curve(train_log: Path) -> tuple[list[int], list[float]]:
+    """``(optimizer steps, train losses)`` per epoch from a SpeechBrain ``train_log.txt``."""
+    steps, losses = [], []
+    for line in train_log.read_text(encoding="utf-8").splitlines():
+        match = re.search(r"optimizer_step: (\d+) - train loss: ([\d.e+-]+)", line)
+        if match:
+            steps.append(int(match.group(1)))
+            losses.append(float(match.group(2)))
+    return steps, losses
+
+
+def plot_training_curves(runs: dict[str, dict[int, Path]], path: Path) -> Path:
+    """Training loss vs optimizer step of every pretraining run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for (model, by_seed), colour in zip(runs.items(), ("tab:blue", "tab:red")):
+        for seed, output in by_seed.items():
+            steps, losses = read_training_curve(output / "train_log.txt")
+            axis.plot(steps, losses, color=colour, alpha=0.8, label=f"{MODELS[model]} (seed {seed})")
+    axis.set(xlabel="optimizer step", ylabel="training loss", title="Pretraining")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_target_matrix(manifests: dict, settings: DemoSettings, path: Path) -> Path:
+    """The SemiSupCon target matrix of one mixed batch (same clip + same key)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
+    from semisupcon_recipe.objectives import target_matrix
+    from semisupcon_recipe.sampling import MixedLabelBatchSampler
+
+    labeled = read_manifest(manifests[f"labeled_{SUPERVISED_LABEL}"])
+    unlabeled = [item for item in read_manifest(manifests["pretrain"]) if item not in labeled]
+    vocabulary = LabelVocabulary.from_cells("multiclass", [row["labels"] for row in labeled.values()])
+    ids = list(labeled) + unlabeled
+    sampler = MixedLabelBatchSampler(range(len(labeled)), range(len(labeled), len(ids)), min(settings.batch_size, 16), 0.5, seed=0)
+    batch = next(iter(sampler))
+    is_labeled = torch.tensor([index < len(labeled) for index in batch])  # (B,)
+    labels = torch.stack([
+        vocabulary.encode(labeled[ids[index]]["labels"]) if index < len(labeled) else vocabulary.empty() for index in batch
+    ])  # (B,)
+    views = 2
+    matrix = target_matrix(
+        torch.arange(len(batch)).repeat_interleave(views), labels.repeat_interleave(views),
+        is_labeled.repeat_interleave(views), supervision="multiclass",
+    )  # (V, V)
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    axis.imshow(matrix.numpy(), cmap="Greys", vmin=0, vmax=1)
+    count = int(is_labeled.sum()) * views
+    axis.axhline(count - 0.5, color="tab:red", linewidth=1)
+    axis.axvline(count - 0.5, color="tab:red", linewidth=1)
+    axis.set(title="Target matrix of one batch\n(labeled views first: same clip or same key)", xlabel="view", ylabel="view")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path, device: str, path: Path) -> Path:
+    """t-SNE maps of the probe test embeddings of each encoder, coloured by key."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.manifold import TSNE
+
+    from semisupcon_recipe.features import extract_embeddings, load_encoder_from_checkpoint
+    from semisupcon_recipe.manifest import read_manifest
+
+    rows = read_manifest(manifest)
+    figure, axes = plt.subplots(1, len(checkpoints), figsize=(5 * len(checkpoints), 4.5))
+    for axis, (model, checkpoint) in zip(np.atleast_1d(axes), checkpoints.items()):
+        encoder = load_encoder_from_checkpoint(checkpoint)
+        embeddings = extract_embeddings(encoder.module, manifest, cache, encoder.clip_len, 64, device=device)
+        points = embeddings.track_means().numpy()
+        keys = [rows[item]["labels"] for item in embeddings.ids]
+        names = sorted(set(keys))
+        coordinates = TSNE(n_components=2, perplexity=min(30, len(points) - 1), random_state=0).fit_transform(points)
+        axis.scatter(coordinates[:, 0], coordinates[:, 1], c=[names.index(k) for k in keys], cmap="hsv", s=12)
+        axis.set(title=f"{MODELS[model]}: probe test clips coloured by key", xticks=[], yticks=[])
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robustness: dict, command: str, seconds: float) -> None:
+    """``report.md`` and ``results.json``."""
+    seeds = ", ".join(str(seed) for seed in settings.seeds)
+    commands = "\n".join([
+        command,
+        "",
+        "# what it runs, step by step (for seed S and MODEL in ssl / semisupcon):",
+        f"python recipes/Generic/pretrain/train.py {PRETRAIN_YAML.relative_to(PRETRAIN_YAML.parents[2])} "
+        "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
+        "[--labeled_manifest OUT/data/labeled_key.csv --labeled_share 0.5 | --labeled_share 0.0]",
+        "semisupcon evaluate --encoder OUT/models/MODEL/S --tasks OUT/tasks.yaml --out OUT/eval/MODEL/S",
+        "semisupcon robustness --encoders OUT/models/ssl/S0 OUT/models/semisupcon/S0 --tasks OUT/tasks.yaml --task key "
+        f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} --out OUT/robustness",
+    ])
+    report = f"""# SemiSupCon demo report
+
+SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
+key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = 0.5).
+Frozen encoders, linear probes; test scores in %, mean ± std over pretraining seeds
+{seeds}. The supervised label type is **key**; mode, tempo and instruments were never
+named by the supervision.
+
+{table}
+Robustness of the key probe (seed {settings.seeds[0]}): see `robustness/robustness.md`
+and `robustness/plots/`.
+
+{robustness.get('markdown', '')}
+Plots: `plots/training_curves.png`, `plots/target_matrix.png`, `plots/embedding_map.png`,
+`robustness/plots/<corruption>.png`.
+
+Settings: {json.dumps(asdict(settings))}
+
+Wall time: {seconds / 60:.1f} min.
+
+## Commands
+
+```
+{commands}
+```
+"""
+    (out / "report.md").write_text(report, encoding="utf-8")
+    (out / "results.json").write_text(json.dumps({
+        "command": command, "settings": asdict(settings), "table": rows, "seconds": round(seconds, 1),
+    }, indent=1), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``semisupcon demo``."""
+    parser.add_argument("--out", default="demo_output", help="output folder (data, models, report); reused when rerun")
+    parser.add_argument("--quick", action="store_true", help="a tiny run for tests (seconds, not minutes; numbers mean nothing)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="pretraining seeds (default 0 1 2)")
+    parser.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
+    parser.add_argument("--batches-per-epoch", type=int, help="optimizer steps per pretraining epoch (default 50)")
+    parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 1200)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
+    """The demo settings: defaults or ``--quick``, then the explicit options."""
+    settings = QUICK if args.quick else DemoSettings()
+    chosen = {
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "epochs": args.epochs,
+        "batches_per_epoch": args.batches_per_epoch,
+        "num_clips": args.num_clips,
+    }
+    return replace(settings, **{name: value for name, value in chosen.items() if value is not None})
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the demo; returns the exit status."""
+    from semisupcon_recipe.evaluate import evaluate_encoder, robustness
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s - %(message)s")
+    start = time.time()
+    settings = settings_from_arguments(args)
+    out = Path(args.out).resolve()
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    command = "semisupcon demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "semisupcon demo"
+
+    print(f"[1/5] data -> {out / 'data'}", flush=True)
+    manifests = generate_data(settings, out / "data")
+    tasks_file = write_tasks_file(settings, manifests, out / "tasks.yaml")
+
+    runs: dict[str, dict[int, Path]] = {model: {} for model in MODELS}
+    results: dict[str, dict[int, dict]] = {model: {} for model in MODELS}
+    for seed in settings.seeds:
+        for model in MODELS:
+            print(f"[2/5] pretraining {MODELS[model]}, seed {seed}", flush=True)
+            runs[model][seed] = pretrain(settings, model, seed, manifests, out / "models" / model / str(seed), args.device)
+            print(f"[3/5] probing {MODELS[model]}, seed {seed}", flush=True)
+            results[model][seed] = evaluate_encoder(
+                runs[model][seed], tasks_file, out / "eval" / model / str(seed), cache=out / "features",
+                device=args.device, command=command,
+            )
+
+    print("[4/5] robustness of the key probe", flush=True)
+    first = settings.seeds[0]
+    robust = robustness(
+        [runs[model][first] for model in MODELS], tasks_file, settings.corruptions, settings.severities,
+        out / "robustness", task_name=SUPERVISED_LABEL, head="linear", labels=list(MODELS.values()),
+        cache=out / "features", device=args.device, command=command,
+    )
+    robust_md = (out / "robustness" / "robustness.md").read_text(encoding="utf-8")
+    robust_md = re.sub(r"^(#+) ", r"\1## ", robust_md, flags=re.M).replace("](plots/", "](robustness/plots/")
+
+    print("[5/5] report", flush=True)
+    table, rows = results_table(results, settings.seeds)
+    plot_training_curves(runs, out / "plots" / "training_curves.png")
+    plot_target_matrix(manifests, settings, out / "plots" / "target_matrix.png")
+    plot_embedding_map(
+        {model: runs[model][first] for model in MODELS}, manifests[f"probe_{SUPERVISED_LABEL}_test"],
+        out / "features", args.device, out / "plots" / "embedding_map.png",
+    )
+    write_report(out, settings, table, rows, {"markdown": robust_md, **robust}, command, time.time() - start)
+    print(f"\n{table}\nreport: {out / 'report.md'}", flush=True)
+    return 0
