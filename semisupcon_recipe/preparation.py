@@ -8,9 +8,15 @@ is guess: a missing file or a malformed annotation stops it with a
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from pathlib import Path
+from typing import Callable, Iterable
 
 from semisupcon_recipe.audio import AudioError, audio_duration
+
+logger = logging.getLogger(__name__)
 
 
 class DatasetLayoutError(FileNotFoundError):
@@ -70,3 +76,103 @@ def audio_row(item_id: str, wav_path: str | Path, labels: str | list[str] = "", 
     except AudioError as error:
         raise DatasetLayoutError(str(error)) from error
     return {"ID": item_id, "duration": round(duration, 4), "wav": str(path), "labels": labels, **extra}
+
+
+def readable_audio_row(
+    item_id: str, wav_path: str | Path, labels: str | list[str] = "", **extra: object
+) -> dict | None:
+    """The :func:`audio_row` of a file, or None if it exists but does not decode or holds no audio.
+
+    Datasets such as FMA ship a few broken mp3 files; a prepare script skips them (and
+    logs their ids) rather than stopping. A missing file still raises
+    :class:`DatasetLayoutError`, as in :func:`audio_row`.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.mp3")
+    >>> _ = open(path, "wb").write(b"not an mp3 " * 64)
+    >>> readable_audio_row("broken", path) is None
+    True
+    >>> readable_audio_row("gone", "/nonexistent/gone.mp3")
+    Traceback (most recent call last):
+    ...
+    semisupcon_recipe.preparation.DatasetLayoutError: missing audio file /nonexistent/gone.mp3 listed in the annotations; re-download or remove it
+    """
+    try:
+        row = audio_row(item_id, wav_path, labels, **extra)
+    except DatasetLayoutError:
+        if not Path(wav_path).is_file():
+            raise
+        return None
+    return row if row["duration"] > 0 else None
+
+
+def prepared_with(options_file: str | Path, outputs: Iterable[Path], options: dict) -> bool:
+    """True if every output exists and ``options_file`` records these same options.
+
+    A prepare script calls this first and skips its work when it returns True; after
+    writing its outputs it calls :func:`record_options`. Options are compared as JSON
+    (tuples and lists are the same); different options are logged and give False.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> manifest, options_file = folder / "train.csv", folder / "options.json"
+    >>> prepared_with(options_file, [manifest], {"seed": 1})
+    False
+    >>> _ = manifest.write_text("ID,duration,wav,labels\\n")
+    >>> record_options(options_file, {"seed": 1, "ratios": (0.8, 0.2)})
+    >>> prepared_with(options_file, [manifest], {"seed": 1, "ratios": [0.8, 0.2]})
+    True
+    >>> prepared_with(options_file, [manifest], {"seed": 2, "ratios": [0.8, 0.2]})
+    False
+    """
+    options_file = Path(options_file)
+    if not options_file.is_file() or not all(path.is_file() for path in outputs):
+        return False
+    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
+        return True
+    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
+    return False
+
+
+def record_options(options_file: str | Path, options: dict) -> None:
+    """Write the options a preparation ran with, read back by :func:`prepared_with`.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "options.json")
+    >>> record_options(path, {"data_folder": "/data/x", "seed": 1})
+    >>> open(path).read()
+    '{\\n "data_folder": "/data/x",\\n "seed": 1\\n}'
+    """
+    Path(options_file).write_text(json.dumps(options, indent=1))
+
+
+def run_prepare_command(
+    prepare: Callable[[], object], reported_errors: tuple[type[Exception], ...] = (DatasetLayoutError,)
+) -> None:
+    """Run a prepare script's work from its ``main``: log INFO to stderr, bad input exits 1.
+
+    ``prepare`` is called with no argument (bind the parsed options with a lambda). An
+    error of a ``reported_errors`` type ends the program with ``error: <message>`` on
+    stderr and exit status 1 instead of a traceback.
+
+    Example
+    -------
+    >>> def prepare():
+    ...     require_file("/nonexistent/tracks.csv", "the metadata table")
+    >>> try:
+    ...     run_prepare_command(prepare)
+    ... except SystemExit as exit:
+    ...     print(exit.code)
+    error: missing /nonexistent/tracks.csv: expected the metadata table there (is data_folder the dataset's root?)
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        prepare()
+    except reported_errors as error:
+        sys.exit(f"error: {error}")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import math
 from pathlib import Path
@@ -38,7 +37,9 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def prepare_emomusic(
         return manifests
     data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "valid_fraction": valid_fraction, "seed": seed}
-    if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("EmoMusic manifests already exist in %s, skipping preparation", save_folder)
         return manifests
     clip_folder = require_folder(data_folder / "clips_45seconds", "the 45-second mp3 clips")
@@ -214,18 +215,8 @@ def prepare_emomusic(
         ]
         write_manifest(path, rows)
         logger.info("wrote %s (%d songs)", path, len(rows))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, manifests: dict[str, Path], options: dict) -> bool:
-    """True if every manifest exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in manifests.values()):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: list[str] | None = None) -> None:

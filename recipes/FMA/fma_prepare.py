@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, require_folder,
+    run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def prepare_fma(
     data_folder = Path(data_folder).expanduser().absolute()
     exclude_file = Path(exclude_file).expanduser().absolute() if exclude_file is not None else None
     options = {"data_folder": str(data_folder), "subset": subset, "exclude_file": exclude_file and str(exclude_file)}
-    if _prepared_with(save_folder / OPTIONS_FILE, [manifest], options):
+    if prepared_with(save_folder / OPTIONS_FILE, [manifest], options):
         logger.info("FMA manifest %s already exists, skipping preparation", manifest)
         return {manifest.stem: manifest}
     audio_folder = require_folder(data_folder / f"fma_{subset}", f"the FMA {subset} audio archive (folders 000 .. 155)")
@@ -188,31 +189,17 @@ def prepare_fma(
         path = require_file(
             track_audio_path(audio_folder, track_id), f"track {name} of the {subset} subset (per {METADATA_FILE})"
         )
-        try:
-            row = audio_row(name, path)
-        except DatasetLayoutError:
+        row = readable_audio_row(name, path)
+        if row is None:
             unreadable.append(name)
-            continue
-        if row["duration"] > 0:
-            rows.append(row)
         else:
-            unreadable.append(name)
+            rows.append(row)
     write_manifest(manifest, rows)
     logger.info("FMA %s: %d tracks in %s (%d excluded by list)", subset, len(rows), manifest, len(excluded))
     if unreadable:
         logger.warning("FMA: skipped %d unreadable mp3 file(s), track ids: %s", len(unreadable), ", ".join(unreadable))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return {manifest.stem: manifest}
-
-
-def _prepared_with(options_file: Path, outputs: Sequence[Path], options: dict) -> bool:
-    """True if every output exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in outputs):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -223,11 +210,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--subset", choices=tuple(SUBSET_MEMBERS), default="medium", help="which FMA subset")
     parser.add_argument("--exclude_file", default=None, help="text file of track ids to leave out")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        prepare_fma(args.data_folder, args.save_folder, subset=args.subset, exclude_file=args.exclude_file)
-    except DatasetLayoutError as error:
-        sys.exit(f"error: {error}")
+    run_prepare_command(
+        lambda: prepare_fma(args.data_folder, args.save_folder, subset=args.subset, exclude_file=args.exclude_file)
+    )
 
 
 if __name__ == "__main__":

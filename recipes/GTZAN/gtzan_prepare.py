@@ -22,15 +22,15 @@ Command::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def prepare_gtzan(
     data_folder = Path(data_folder).expanduser().absolute()
     split_folder = Path(split_folder).expanduser().absolute() if split_folder is not None else DEFAULT_SPLIT_FOLDER
     options = {"data_folder": str(data_folder), "split_folder": str(split_folder)}
-    if _prepared_with(save_folder / OPTIONS_FILE, list(manifests.values()), options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("GTZAN manifests already in %s, skipping preparation", save_folder)
         return manifests
     genres_folder = find_genres_folder(data_folder)
@@ -170,32 +170,17 @@ def prepare_gtzan(
     for split, names in splits.items():
         rows = []
         for name in names:
-            path = _clip_audio(genres_folder, name)
-            try:
-                row = audio_row(name, path, name.split(".", 1)[0])
-            except DatasetLayoutError:
+            row = readable_audio_row(name, _clip_audio(genres_folder, name), name.split(".", 1)[0])
+            if row is None:
                 unreadable.append(name)
-                continue
-            if row["duration"] > 0:
-                rows.append(row)
             else:
-                unreadable.append(name)
+                rows.append(row)
         write_manifest(manifests[split], rows)
         logger.info("GTZAN %s: %d clips", split, len(rows))
     if unreadable:
         logger.warning("GTZAN: skipped %d undecodable file(s): %s", len(unreadable), ", ".join(unreadable))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, outputs: Sequence[Path], options: dict) -> bool:
-    """True if every output exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in outputs):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -205,11 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--save_folder", required=True, help="output folder for the manifests")
     parser.add_argument("--split_folder", default=None, help=f"folder of the three split lists (default {DEFAULT_SPLIT_FOLDER})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        prepare_gtzan(args.data_folder, args.save_folder, split_folder=args.split_folder)
-    except DatasetLayoutError as error:
-        sys.exit(f"error: {error}")
+    run_prepare_command(lambda: prepare_gtzan(args.data_folder, args.save_folder, split_folder=args.split_folder))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
@@ -37,7 +36,9 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def prepare_giantsteps(
     data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "key_subfolder": key_subfolder, "mtg_subfolder": mtg_subfolder,
                "valid_fraction": valid_fraction, "min_confidence": min_confidence, "seed": seed}
-    if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("GiantSteps manifests already exist in %s, skipping preparation", save_folder)
         return manifests
     key_folder = require_folder(data_folder / key_subfolder, "the GiantSteps Key dataset (test set)")
@@ -244,18 +245,8 @@ def prepare_giantsteps(
     for split, path in manifests.items():
         count = write_manifest(path, rows[split])
         logger.info("wrote %s (%d tracks)", path, count)
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, manifests: dict[str, Path], options: dict) -> bool:
-    """True if every manifest exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in manifests.values()):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def _row(dataset_folder: Path, track_id: str, key: str) -> dict:

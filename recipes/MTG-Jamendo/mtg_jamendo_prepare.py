@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
-import sys
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, require_folder,
+    run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def prepare_mtg_jamendo(
     audio_folder = Path(audio_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "split_index": split_index,
                "audio_folder": str(audio_folder), "low_quality": low_quality}
-    if _prepared_with(save_folder / OPTIONS_FILE, list(manifests.values()), options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("MTG-Jamendo manifests already in %s, skipping preparation", save_folder)
         return manifests
     require_folder(audio_folder, "the MTG-Jamendo audio download (folders 00 .. 99)")
@@ -188,28 +189,14 @@ def prepare_mtg_jamendo(
     unreadable = [track_id for track_id, row in audio_rows.items() if row is None]
     if unreadable:
         logger.warning("MTG-Jamendo: skipped %d undecodable mp3 file(s), tracks: %s", len(unreadable), ", ".join(unreadable))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
 
 
 def _audio_row_or_none(track: JamendoTrack, path: Path) -> dict | None:
     """The manifest row of a track, or None if its audio is present but undecodable."""
     require_file(path, f"the audio of {track.track_id} (PATH {track.path} in the split files)")
-    try:
-        row = audio_row(track.track_id, path)
-    except DatasetLayoutError:
-        return None
-    return row if row["duration"] > 0 else None
-
-
-def _prepared_with(options_file: Path, outputs: Sequence[Path], options: dict) -> bool:
-    """True if every output exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in outputs):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
+    return readable_audio_row(track.track_id, path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -222,14 +209,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--audio_folder", default=None, help="audio download folder (default <data_folder>/audio)")
     parser.add_argument("--low_quality", action="store_true", help="use the audio-low download (*.low.mp3)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        prepare_mtg_jamendo(
+    run_prepare_command(
+        lambda: prepare_mtg_jamendo(
             args.data_folder, args.save_folder, tasks=args.tasks, split_index=args.split_index,
             audio_folder=args.audio_folder, low_quality=args.low_quality,
         )
-    except DatasetLayoutError as error:
-        sys.exit(f"error: {error}")
+    )
 
 
 if __name__ == "__main__":

@@ -35,15 +35,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,15 +164,11 @@ def _read_clip_rows(data_folder: Path, clips: Sequence[TaggedClip]) -> dict[str,
     rows, unreadable = {}, []
     for clip in clips:
         mp3 = require_file(data_folder / clip.mp3_path, f"the mp3 of clip {clip.clip_id} listed in {ANNOTATIONS_FILE}")
-        try:
-            row = audio_row(clip.clip_id, mp3)
-        except DatasetLayoutError:
+        row = readable_audio_row(clip.clip_id, mp3)
+        if row is None:
             unreadable.append(clip.clip_id)
-            continue
-        if row["duration"] > 0:
-            rows[clip.clip_id] = row
         else:
-            unreadable.append(clip.clip_id)
+            rows[clip.clip_id] = row
     if unreadable:
         logger.warning("MagnaTagATune: skipped %d undecodable mp3 file(s), clip ids: %s", len(unreadable), ", ".join(unreadable))
     return rows
@@ -220,7 +216,7 @@ def prepare_magnatagatune(
     data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "top_k": top_k}
     tag_lists = [save_folder / f"tags_{task}.txt" for task in tasks]
-    if _prepared_with(save_folder / OPTIONS_FILE, [*manifests.values(), *tag_lists], options):
+    if prepared_with(save_folder / OPTIONS_FILE, [*manifests.values(), *tag_lists], options):
         logger.info("MagnaTagATune manifests already in %s, skipping preparation", save_folder)
         return manifests
 
@@ -244,18 +240,8 @@ def prepare_magnatagatune(
             "MagnaTagATune %s: %s clips; %d clip(s) without any of its %d tags left out",
             task, ", ".join(f"{split} {len(chosen)}" for split, chosen in split_rows.items()), untagged, len(tags),
         )
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, outputs: Sequence[Path], options: dict) -> bool:
-    """True if every output exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in outputs):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -265,11 +251,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--save_folder", required=True, help="output folder for the manifests")
     parser.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="size of the top-k tag task")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        prepare_magnatagatune(args.data_folder, args.save_folder, top_k=args.top_k)
-    except (DatasetLayoutError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_prepare_command(
+        lambda: prepare_magnatagatune(args.data_folder, args.save_folder, top_k=args.top_k),
+        reported_errors=(DatasetLayoutError, ValueError),
+    )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ Command::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -34,7 +32,9 @@ from typing import Mapping, Sequence
 import yaml
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder, run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def prepare_medleydb(
         return manifests
     data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "split_ratios": list(split_ratios), "seed": seed}
-    if _prepared_with(save_folder / OPTIONS_FILE, list(manifests.values()), options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("MedleyDB manifests already in %s, skipping preparation", save_folder)
         return manifests
     audio_folder = require_folder(data_folder / "Audio", "MedleyDB's Audio/ folder (one sub-folder per track)")
@@ -212,18 +212,8 @@ def prepare_medleydb(
     for split, chosen in split_rows.items():
         write_manifest(manifests[split], chosen)
         logger.info("MedleyDB %s: %d tracks from %d artists", split, len(chosen), len({artists[row["ID"]] for row in chosen}))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, outputs: Sequence[Path], options: dict) -> bool:
-    """True if every output exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in outputs):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -236,11 +226,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the artist-conditional split")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        prepare_medleydb(args.data_folder, args.save_folder, split_ratios=args.split_ratios, seed=args.seed)
-    except (DatasetLayoutError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_prepare_command(
+        lambda: prepare_medleydb(args.data_folder, args.save_folder, split_ratios=args.split_ratios, seed=args.seed),
+        reported_errors=(DatasetLayoutError, ValueError),
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_file, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +146,7 @@ def prepare_nsynth(
     data_folder = Path(data_folder).expanduser().absolute()
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "min_pitch": min_pitch,
                "max_pitch": max_pitch, "max_per_split": max_per_split, "seed": seed}
-    if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("NSynth manifests already exist in %s, skipping preparation", save_folder)
         return manifests
     for split in SPLITS:
@@ -162,18 +164,8 @@ def prepare_nsynth(
             path = manifests[f"{task}_{split}"]
             write_manifest(path, rows)
             logger.info("wrote %s (%d of %d notes)", path, len(rows), len(labels))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
-
-
-def _prepared_with(options_file: Path, manifests: dict[str, Path], options: dict) -> bool:
-    """True if every manifest exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in manifests.values()):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def _subset(names: list[str], max_count: int | None, seed: int) -> list[str]:

@@ -35,7 +35,6 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import re
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, require_folder
+from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, prepared_with, record_options, require_folder
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +215,7 @@ def prepare_vocalset(
     test_singers, test_singers_source = _resolve_test_singers(data_folder, test_singers)
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "test_singers": test_singers,
                "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed}
-    if _prepared_with(save_folder / OPTIONS_FILE, manifests, options):
+    if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("VocalSet manifests already exist in %s, skipping preparation", save_folder)
         return manifests
 
@@ -255,7 +254,7 @@ def prepare_vocalset(
             write_manifest(path, [{**rows[item], "labels": labels[task][item]} for item in split_paths[task][split_name]])
             counts = Counter(labels[task][item] for item in split_paths[task][split_name])
             logger.info("wrote %s (%d files, %d classes)", path, sum(counts.values()), len(counts))
-    (save_folder / OPTIONS_FILE).write_text(json.dumps(options, indent=1))
+    record_options(save_folder / OPTIONS_FILE, options)
     return manifests
 
 
@@ -279,16 +278,6 @@ def _recording_ids(full_folder: Path, paths: list[Path]) -> dict[Path, str]:
         path: path.stem if stem_counts[path.stem] == 1 else path.relative_to(full_folder).with_suffix("").as_posix()
         for path in paths
     }
-
-
-def _prepared_with(options_file: Path, manifests: dict[str, Path], options: dict) -> bool:
-    """True if every manifest exists and ``options_file`` records these same options."""
-    if not options_file.is_file() or not all(path.is_file() for path in manifests.values()):
-        return False
-    if json.loads(options_file.read_text()) == json.loads(json.dumps(options)):
-        return True
-    logger.info("manifests in %s were written with other options; preparing them again", options_file.parent)
-    return False
 
 
 def main(argv: list[str] | None = None) -> None:
