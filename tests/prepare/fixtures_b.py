@@ -7,38 +7,10 @@ what a correct preparation must find there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-import numpy as np
-import soundfile
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-CLIP_SECONDS = 0.2
-
-
-def load_prepare_module(relative_path: str) -> ModuleType:
-    """Import a recipe's ``*_prepare.py`` (recipes are scripts, not a package)."""
-    path = REPOSITORY / relative_path
-    name = f"recipe_{path.stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-def write_noise(path: Path, sample_rate: int, seed: int, seconds: float = CLIP_SECONDS) -> Path:
-    """Write ``seconds`` of quiet white noise; mp3 if the suffix says so."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    noise = 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * sample_rate)).astype("float32")
-    file_format = "MP3" if path.suffix == ".mp3" else "WAV"
-    soundfile.write(str(path), noise, sample_rate, format=file_format)
-    return path
+from .fixtures_common import write_noise
 
 
 # GiantSteps: test keys spelt as the dataset does (sharps and flats mixed), with the

@@ -9,7 +9,8 @@ import pytest
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import CLIP_SECONDS, EMOMUSIC_SONGS, build_emomusic, load_prepare_module
+from .fixtures_b import EMOMUSIC_SONGS, build_emomusic
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 emomusic = load_prepare_module("recipes/EmoMusic/emomusic_prepare.py")
 

@@ -7,7 +7,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import CLIP_SECONDS, FMA_EMPTY, FMA_UNDECODABLE, build_fma, fma_name, load_prepare_module
+from .fixtures_a import FMA_EMPTY, FMA_UNDECODABLE, build_fma, fma_name
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 fma = load_prepare_module("recipes/FMA/fma_prepare.py")
 MEDIUM_READABLE = {"000002", "000005", "000010", "000140", "155066"}

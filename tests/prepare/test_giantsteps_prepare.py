@@ -10,7 +10,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import GIANTSTEPS_MTG_KEPT, GIANTSTEPS_TEST_KEYS, CLIP_SECONDS, build_giantsteps, load_prepare_module
+from .fixtures_b import GIANTSTEPS_MTG_KEPT, GIANTSTEPS_TEST_KEYS, build_giantsteps
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 giantsteps = load_prepare_module("recipes/GiantSteps/giantsteps_prepare.py")
 

@@ -8,7 +8,8 @@ from torchaudio.datasets import gtzan as torchaudio_gtzan
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import GTZAN_GENRES, build_gtzan, load_prepare_module, write_gtzan_split_lists
+from .fixtures_a import GTZAN_GENRES, build_gtzan, write_gtzan_split_lists
+from .fixtures_common import load_prepare_module
 
 gtzan = load_prepare_module("recipes/GTZAN/gtzan_prepare.py")
 SMALL_SPLITS = {

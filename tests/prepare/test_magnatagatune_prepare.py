@@ -7,7 +7,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import CLIP_SECONDS, MTAT_TAGS, build_magnatagatune, load_prepare_module
+from .fixtures_a import MTAT_TAGS, build_magnatagatune
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 mtat = load_prepare_module("recipes/MagnaTagATune/magnatagatune_prepare.py")
 

@@ -7,9 +7,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import (
-    CLIP_SECONDS, MEDLEYDB_METADATA_IN_ROOT, MEDLEYDB_TRACKS, build_medleydb, load_prepare_module, medleydb_labels,
-)
+from .fixtures_a import MEDLEYDB_METADATA_IN_ROOT, MEDLEYDB_TRACKS, build_medleydb, medleydb_labels
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 medleydb = load_prepare_module("recipes/MedleyDB/medleydb_prepare.py")
 

@@ -7,7 +7,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import CLIP_SECONDS, build_mtg_jamendo, load_prepare_module
+from .fixtures_a import build_mtg_jamendo
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 jamendo = load_prepare_module("recipes/MTG-Jamendo/mtg_jamendo_prepare.py")
 

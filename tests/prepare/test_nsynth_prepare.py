@@ -10,7 +10,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import CLIP_SECONDS, build_nsynth, load_prepare_module
+from .fixtures_b import build_nsynth
+from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 nsynth = load_prepare_module("recipes/NSynth/nsynth_prepare.py")
 

@@ -10,7 +10,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import VOCALSET_SINGERS, build_vocalset, load_prepare_module
+from .fixtures_b import VOCALSET_SINGERS, build_vocalset
+from .fixtures_common import load_prepare_module
 
 vocalset = load_prepare_module("recipes/VocalSet/vocalset_prepare.py")
 
