@@ -150,35 +150,30 @@ def embed_paths(
     Example
     -------
     >>> import tempfile, soundfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
-    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
-    >>> model = export_checkpoint(run, run / "exported")
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
     >>> soundfile.write(run / "tone.wav", np.sin(np.arange(12000) / 10.0).astype("float32"), 16000)
-    >>> report = embed_paths([run / "tone.wav"], model, run / "out", frames=True, progress=False)
+    >>> report = embed_paths([run / "tone.wav"], exported, run / "out", frames=True, progress=False)
     >>> report.embedded, np.load(run / "out" / "tone.wav.npy").shape, np.load(run / "out" / "tone.wav.frames.npy").shape
     (1, (64,), (3, 64))
-    >>> embed_paths([run / "tone.wav"], model, run / "out", progress=False).already_done
+    >>> embed_paths([run / "tone.wav"], exported, run / "out", progress=False).already_done
     1
     """
     import torch
     from tqdm import tqdm
 
     from semisupcon_recipe.audio import AudioError, read_audio
-    from semisupcon_recipe.interop.export import load_exported
-    from semisupcon_recipe.interop.windows import SlidingWindowEncoder, track_from_frames
+    from semisupcon_recipe.interop.export import load_sliding_encoder
+    from semisupcon_recipe.interop.windows import track_from_frames
 
     files = find_audio_files(inputs)
     if not files:
         raise EmbedUsageError(
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in {', '.join(map(str, inputs))}"
         )
-    encoder, metadata = load_exported(model_dir, device=device)
-    sliding = SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call)
+    sliding, metadata = load_sliding_encoder(model_dir, device, max_windows_per_call)
     out = Path(out_dir)
     _check_record(
         out,

@@ -11,13 +11,11 @@ import torch
 import torchaudio
 import yaml
 from interop_fixtures import exported_model, tone  # noqa: F401  (session fixture)
-from speechbrain.utils.checkpoints import Checkpointer
 
 import semisupcon_recipe.interop.s3prl as upstream_module  # isort: skip  (applies the shims s3prl needs)
 import s3prl.hub  # isort: skip
 from s3prl.nn import Featurizer, S3PRLUpstream  # isort: skip
-from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-from semisupcon_recipe.interop.export import export_checkpoint, load_exported
+from semisupcon_recipe.interop.export import export_untrained_encoder, load_exported
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 RATE = 16000
@@ -103,10 +101,10 @@ def test_featurizer_on_our_upstream(upstream):
 
 
 def test_resamples_to_the_encoder_rate_with_integer_stride(tmp_path):
-    write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-                       {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv", "sample_rate": 22050}, tmp_path)
-    Checkpointer(tmp_path / "save", {"encoder": load_encoder_spec(tmp_path)["encoder"]}).save_checkpoint()
-    exported = export_checkpoint(tmp_path, tmp_path / "exported")
+    exported = export_untrained_encoder(
+        "recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv", "sample_rate": 22050}, tmp_path,
+    )
     upstream = S3PRLUpstream("semisupcon_local", path_or_url=str(exported)).eval()
     encoder, manifest = load_exported(exported)
     stride = upstream.downsample_rates[0]

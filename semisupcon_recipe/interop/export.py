@@ -38,10 +38,12 @@ from typing import TYPE_CHECKING
 import ruamel.yaml
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.encoder_spec import SPEC_FILE
+from semisupcon_recipe.encoder_spec import SPEC_FILE, load_encoder_spec, write_encoder_spec
 
 if TYPE_CHECKING:
     import torch
+
+    from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ CHECKPOINT_ENCODER_FILE = "encoder.ckpt"
 VALID_LOSS_KEY = "loss"
 RECORDED_NUMBERS = ("sample_rate", "window", "hop", "embedding_dim")
 S3PRL_SAMPLE_RATE = 16000  # s3prl's fixed input rate (its upstream contract)
+UNTRAINED_CHECKPOINT_FOLDER = "save"
+UNTRAINED_EXPORT_FOLDER = "exported"
 
 
 class ExportError(RuntimeError):
@@ -409,6 +413,82 @@ def load_exported(folder: str | Path, device: str | torch.device = "cpu") -> tup
     encoder = hparams["encoder"]
     load_encoder_weights(encoder, folder / manifest["weights"], manifest["weights_sha256"])
     return encoder.to(device).eval(), manifest
+
+
+def load_sliding_encoder(
+    folder: str | Path, device: str | torch.device = "cpu", max_windows_per_call: int = 64
+) -> tuple[SlidingWindowEncoder, dict]:
+    """Load an exported encoder as the sliding-window frame computation every interop path uses.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by :func:`export_checkpoint`.
+    device : str or torch.device
+        Where to put the encoder.
+    max_windows_per_call : int
+        Memory bound of :class:`~semisupcon_recipe.interop.windows.SlidingWindowEncoder`.
+
+    Returns
+    -------
+    (SlidingWindowEncoder, dict)
+        The encoder (in eval mode) on windows of the exported ``window`` and ``hop``, and
+        the ``export.json`` manifest (see :func:`load_exported`).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
+    ...                                     tempfile.mkdtemp())
+    >>> sliding, metadata = load_sliding_encoder(exported, max_windows_per_call=2)
+    >>> sliding.window, sliding.hop, sliding.max_windows_per_call, metadata["embedding_dim"]
+    (8000, 4000, 2, 64)
+    """
+    from semisupcon_recipe.interop.windows import SlidingWindowEncoder
+
+    encoder, metadata = load_exported(folder, device=device)
+    return SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call), metadata
+
+
+def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | None, output_folder: str | Path) -> Path:
+    """Export the randomly initialised encoder of a pretraining yaml, without training.
+
+    Writes ``encoder_spec.yaml`` and one checkpoint (``save/CKPT+...``) into
+    ``output_folder`` as pretraining would, then exports it to ``output_folder/exported``.
+    Useful to check that a new encoder yaml exports and loads in s3prl, HEAR and
+    SpeechBrain inference before spending time on pretraining (and for examples).
+
+    Parameters
+    ----------
+    hparams_file : str or Path
+        A pretraining yaml.
+    overrides : str or dict, optional
+        hyperpyyaml overrides, e.g. the manifests the yaml requires (they are not read).
+    output_folder : str or Path
+        Where the spec, the checkpoint and the export go.
+
+    Returns
+    -------
+    Path
+        The export folder.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
+    ...                                     tempfile.mkdtemp())
+    >>> sorted(path.name for path in exported.iterdir())
+    ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
+    """
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    output_folder = Path(output_folder)
+    write_encoder_spec(hparams_file, overrides, output_folder)
+    encoder = load_encoder_spec(output_folder)["encoder"]
+    Checkpointer(output_folder / UNTRAINED_CHECKPOINT_FOLDER, {"encoder": encoder}).save_checkpoint()
+    return export_checkpoint(output_folder, output_folder / UNTRAINED_EXPORT_FOLDER)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from semisupcon_recipe.interop.export import load_exported
+from semisupcon_recipe.interop.export import load_sliding_encoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder, frame_timestamps
 
 
@@ -53,14 +53,11 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu") ->
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
-    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
-    >>> model = load_model(str(export_checkpoint(run, run / "exported")))
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> model = load_model(str(exported))
     >>> model.sample_rate, model.scene_embedding_size
     (16000, 64)
     >>> embeddings, timestamps = get_timestamp_embeddings(torch.zeros(3, 10000), model)
@@ -74,8 +71,8 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu") ->
             "semisupcon_recipe.interop.hear ships no default model: pass the folder written by "
             "`semisupcon export CHECKPOINT_DIR OUT_DIR` as model_file_path"
         )
-    encoder, metadata = load_exported(Path(model_file_path), device=device)
-    return HearModel(SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"])).eval()
+    sliding, _ = load_sliding_encoder(Path(model_file_path), device=device)
+    return HearModel(sliding).eval()
 
 
 def _check_audio(audio: torch.Tensor) -> torch.Tensor:

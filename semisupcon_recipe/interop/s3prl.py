@@ -30,8 +30,7 @@ import torchaudio
 from torch import nn
 
 from semisupcon_recipe.interop import s3prl_compat
-from semisupcon_recipe.interop.export import S3PRL_SAMPLE_RATE, load_exported
-from semisupcon_recipe.interop.windows import SlidingWindowEncoder
+from semisupcon_recipe.interop.export import S3PRL_SAMPLE_RATE, load_sliding_encoder
 
 s3prl_compat.apply()
 
@@ -48,19 +47,16 @@ class SemiSupConUpstream(nn.Module):
     ckpt : str
         Folder written by ``semisupcon export``.
     max_windows_per_call : int
-        Memory bound of :class:`SlidingWindowEncoder` (``extra_conf`` of ``S3PRLUpstream``).
+        Memory bound of :class:`~semisupcon_recipe.interop.windows.SlidingWindowEncoder` (``extra_conf`` of ``S3PRLUpstream``).
 
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
-    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
-    >>> upstream = SemiSupConUpstream(str(export_checkpoint(run, run / "exported"))).eval()
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> upstream = SemiSupConUpstream(str(exported)).eval()
     >>> hidden = upstream([torch.randn(16000), torch.randn(800)])["hidden_states"]
     >>> len(hidden), tuple(hidden[0].shape), upstream.get_downsample_rates("hidden_states")
     (1, (2, 4, 64), 4000)
@@ -70,8 +66,7 @@ class SemiSupConUpstream(nn.Module):
         super().__init__()
         if ckpt is None:
             raise ValueError(f"{UPSTREAM_NAME} needs path_or_url (ckpt): the folder written by `semisupcon export`")
-        encoder, metadata = load_exported(Path(ckpt))
-        self.sliding = SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call)
+        self.sliding, metadata = load_sliding_encoder(Path(ckpt), max_windows_per_call=max_windows_per_call)
         self.sample_rate = int(metadata["sample_rate"])
         stride = metadata["hop"] * S3PRL_SAMPLE_RATE / self.sample_rate
         if stride != int(stride):

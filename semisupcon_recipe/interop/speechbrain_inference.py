@@ -25,14 +25,10 @@ class SemiSupConEncoder(Pretrained):
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-    >>> from semisupcon_recipe.interop.export import export_checkpoint
+    >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
-    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
-    >>> exported = export_checkpoint(run, run / "exported")
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
     >>> model = SemiSupConEncoder.from_hparams(source=str(exported), savedir=str(run / "sb"))
     >>> model.encode_batch(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 64])
