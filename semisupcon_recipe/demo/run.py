@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -40,7 +41,7 @@ PROBE_LABELS = ("key", "mode", "tempo", "instruments")
 class DemoSettings:
     """Sizes of one demo run (every field is a command-line option too)."""
 
-    num_clips: int = 1200
+    num_clips: int = 4800
     clip_seconds: float = 3.0
     probe_clips: tuple[int, int, int] = (480, 120, 240)
     labeled_fraction: float = 0.05
@@ -73,14 +74,22 @@ def generate_data(settings: DemoSettings, folder: Path) -> dict[str, Path]:
     return generate_dataset(
         folder, num_clips=settings.num_clips, clip_seconds=settings.clip_seconds, seed=settings.data_seed,
         labeled_fraction=settings.labeled_fraction, probe_clips=settings.probe_clips, progress=True,
+        num_workers=min(2, os.cpu_count() or 1),
     )
 
 
-def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, output: Path, device: str) -> Path:
-    """Step 2: one pretraining run (resumes, or returns at once when finished)."""
+def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, output: Path, device: str, threads: int = 0) -> Path:
+    """Step 2: one pretraining run (resumes, or returns at once when finished).
+
+    ``threads`` > 0 sets torch's intra-op threads (one per process when runs go in parallel).
+    """
+    import torch
     from hyperpyyaml import load_hyperpyyaml
 
     from semisupcon_recipe.pretraining import run_pretraining
+
+    if threads:
+        torch.set_num_threads(threads)
 
     overrides = {
         "seed": seed,
@@ -95,8 +104,36 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     }
     with open(PRETRAIN_YAML, encoding="utf-8") as stream:
         hparams = load_hyperpyyaml(stream, overrides)
-    run_pretraining(str(PRETRAIN_YAML), {"device": device, "tqdm_colored_bar": False}, overrides, hparams)
+    run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": bool(threads)}
+    run_pretraining(str(PRETRAIN_YAML), run_opts, overrides, hparams)
     return output
+
+
+def pretrain_models(settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool) -> dict[str, Path]:
+    """Step 2 for one seed: SSL-only and SemiSupCon, side by side in two processes on CPU.
+
+    Two single-threaded processes use two cores better than one process with two
+    threads for a model this small; on a GPU (or with ``parallel=False``) the runs go one
+    after the other in this process.
+    """
+    import multiprocessing
+
+    outputs = {model: out / "models" / model / str(seed) for model in MODELS}
+    if not parallel:
+        return {model: pretrain(settings, model, seed, manifests, outputs[model], device) for model in MODELS}
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=pretrain, args=(settings, model, seed, manifests, outputs[model], device, 1))
+        for model in MODELS
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [model for model, process in zip(MODELS, processes) if process.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"pretraining of {failed} (seed {seed}) failed; see {out / 'models'}/<model>/{seed}/log.txt")
+    return outputs
 
 
 def write_tasks_file(settings: DemoSettings, manifests: dict, path: Path) -> Path:
@@ -319,7 +356,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="pretraining seeds (default 0 1 2)")
     parser.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
     parser.add_argument("--batches-per-epoch", type=int, help="optimizer steps per pretraining epoch (default 50)")
-    parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 1200)")
+    parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 4800)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -352,10 +389,13 @@ def main(args: argparse.Namespace) -> int:
 
     runs: dict[str, dict[int, Path]] = {model: {} for model in MODELS}
     results: dict[str, dict[int, dict]] = {model: {} for model in MODELS}
+    parallel = args.device == "cpu" and (os.cpu_count() or 1) >= 2
     for seed in settings.seeds:
+        print(f"[2/5] pretraining {' and '.join(MODELS.values())}, seed {seed}"
+              f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if parallel else ''}", flush=True)
+        outputs = pretrain_models(settings, seed, manifests, out, args.device, parallel)
         for model in MODELS:
-            print(f"[2/5] pretraining {MODELS[model]}, seed {seed}", flush=True)
-            runs[model][seed] = pretrain(settings, model, seed, manifests, out / "models" / model / str(seed), args.device)
+            runs[model][seed] = outputs[model]
             print(f"[3/5] probing {MODELS[model]}, seed {seed}", flush=True)
             results[model][seed] = evaluate_encoder(
                 runs[model][seed], tasks_file, out / "eval" / model / str(seed), cache=out / "features",
