@@ -45,9 +45,9 @@ def view_starts(num_samples: int, clip_len: int, num_views: int, rng: np.random.
     Example
     -------
     >>> starts = view_starts(100_000, 10_000, 3, np.random.default_rng(0))
-    >>> (np.diff(starts) == 10_000).all(), starts[-1] + 10_000 <= 100_000
+    >>> bool((np.diff(starts) == 10_000).all()), bool(starts[-1] + 10_000 <= 100_000)
     (True, True)
-    >>> view_starts(15_000, 10_000, 2, np.random.default_rng(0)).max() <= 5_000
+    >>> bool(view_starts(15_000, 10_000, 2, np.random.default_rng(0)).max() <= 5_000)
     True
     """
     if num_samples < clip_len:
