@@ -154,6 +154,8 @@ def pretraining_datasets(
     labeled_data_fraction: float = 1.0,
     seed: int = 0,
     replacements: dict | None = None,
+    label_names_file: str | Path | None = None,
+    record_subset: bool = True,
 ) -> PretrainingData:
     """Build the pretraining dataset from a labeled and/or an unlabeled manifest.
 
@@ -178,6 +180,13 @@ def pretraining_datasets(
         Seed of the ``p_s`` draw.
     replacements : dict, optional
         ``$name`` replacements of the manifests.
+    label_names_file : str or Path, optional
+        One label name per line (e.g. ``tags_top50.txt`` of the MagnaTagATune
+        preparation): the vocabulary and its order. By default, the names found in
+        the labeled manifest; a label outside the vocabulary is an error naming the row.
+    record_subset : bool
+        Write (or read back) the ``p_s`` draw in ``labeled_subset.txt``; validation
+        data, which is never subsampled, passes False.
 
     Returns
     -------
@@ -203,15 +212,18 @@ def pretraining_datasets(
         )
     rows = {item_id: row for item_id, row in {**labeled_rows, **unlabeled_rows}.items() if item_id not in too_short}
 
+    names = Path(label_names_file).read_text(encoding="utf-8").splitlines() if label_names_file else None
     vocabulary = LabelVocabulary.load_or_build(
-        output_folder / "label_vocabulary.json", supervision, [row["labels"] for row in rows.values()]
+        output_folder / "label_vocabulary.json", supervision, [row["labels"] for row in rows.values()],
+        names=[name.strip() for name in names if name.strip()] if names else None,
     )
     for item_id, row in rows.items():
         if row["labels"]:
             vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
 
     labeled_ids = [item_id for item_id, row in rows.items() if row["labels"]]
-    kept = set(select_labeled_subset(labeled_ids, labeled_data_fraction, seed, output_folder / "labeled_subset.txt"))
+    record = output_folder / "labeled_subset.txt" if record_subset else None
+    kept = set(select_labeled_subset(labeled_ids, labeled_data_fraction, seed, record))
     rows = {item_id: row for item_id, row in rows.items() if not row["labels"] or item_id in kept}
     logger.info(
         "pretraining data: %d labeled clips kept (p_s=%.3f of %d), %d unlabeled clips",

@@ -243,14 +243,20 @@ class LabelVocabulary:
         return cls(data["kind"], list(data["names"]), int(data.get("num_outputs", 1)))
 
     @classmethod
-    def load_or_build(cls, path: str | Path, kind: str, cells: Sequence[str]) -> "LabelVocabulary":
-        """Load the saved vocabulary if there is one (resume), else build and save it."""
+    def load_or_build(
+        cls, path: str | Path, kind: str, cells: Sequence[str], names: Sequence[str] | None = None
+    ) -> "LabelVocabulary":
+        """Load the saved vocabulary if there is one (resume), else build and save it.
+
+        ``names`` fixes the label names and their order (e.g. a dataset's official tag
+        list); by default they are the names found in ``cells``, sorted.
+        """
         path = Path(path)
         if path.is_file():
             vocabulary = cls.load(path)
             if vocabulary.kind != kind:
                 raise ManifestError(f"{path} holds a {vocabulary.kind} vocabulary, the yaml asks for {kind}")
             return vocabulary
-        vocabulary = cls.from_cells(kind, cells)
+        vocabulary = cls(kind, list(names)) if names else cls.from_cells(kind, cells)
         vocabulary.save(path)
         return vocabulary

@@ -43,6 +43,8 @@ def dataio_prep(hparams: dict) -> dict:
             labeled_data_fraction=hparams["labeled_data_fraction"] if stage == "train" else 1.0,
             seed=hparams["seed"],
             replacements={"data_root": hparams["data_root"]},
+            label_names_file=hparams.get("label_names_file"),
+            record_subset=stage == "train",
         )
         labeled_share = hparams["labeled_share"]
         if stage == "valid" and not (data.labeled_indices and data.unlabeled_indices):

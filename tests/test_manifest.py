@@ -58,3 +58,9 @@ def test_load_or_build_reuses_saved_vocabulary(tmp_path):
     first = LabelVocabulary.load_or_build(path, "multiclass", ["a", "b"])
     second = LabelVocabulary.load_or_build(path, "multiclass", ["a", "b", "c"])
     assert first.names == second.names == ["a", "b"]
+
+
+def test_load_or_build_with_fixed_names_keeps_their_order(tmp_path):
+    vocab = LabelVocabulary.load_or_build(tmp_path / "v.json", "multilabel", ["b;a"], names=["rock", "b", "a"])
+    assert vocab.names == ["rock", "b", "a"]
+    assert vocab.encode("a;rock").tolist() == [1.0, 0.0, 1.0]
