@@ -2,8 +2,8 @@
 
 The probing protocol (METHOD.md section 9) trains small heads on features of fixed-length
 chunks of every track. Extracting them is the costly part, so it happens once per
-(encoder weights, tracks, chunking, corruption) and is shared by every probe run, seed
-and head type that needs the same features.
+(encoder weights, manifest rows in order, chunking, corruption) and is reused by every
+probe run, seed and head type with that same combination (see Cache below).
 
 Chunking
     A track read at the encoder's rate (and corrupted, for robustness runs) is cut into consecutive, non-overlapping chunks
@@ -19,15 +19,21 @@ Frozen encoder
 
 Cache
     ``<cache_root>/<corruption tag or "clean">-<key>/`` (``meta.json`` names the
-    manifest and settings) where ``key`` hashes
-    the encoder's class and ``state_dict`` (weights and BatchNorm statistics), its sample
-    rate, the manifest rows (ID, audio path, file size and modification time), the
-    chunk settings and the corruption (name, severity, seed). Tracks are processed in
-    shards of ``shard_size`` rows; each shard is written atomically
-    (``shard_00000.pt``), so an interrupted extraction resumes at the first missing
-    shard and a complete cache is loaded without running the encoder. Labels are not
-    part of the key: tasks that share audio (e.g. MTG-Jamendo genre / mood) share
-    features. Unreadable files are skipped, counted in the log and listed per shard.
+    manifest and settings) where ``key`` hashes the encoder's class and ``state_dict``
+    (weights and BatchNorm statistics), its sample rate, every manifest row in order
+    (ID, audio path, file size and modification time), the chunk settings and the
+    corruption (name, severity, seed). Tracks are processed in shards of
+    ``shard_size`` rows; each shard is written atomically (``shard_00000.pt``), so an
+    interrupted extraction resumes at the first missing shard and a complete cache is
+    loaded without running the encoder. Features are reused only when all of these
+    match: the same encoder (class, weights, sample rate), the same manifest rows
+    (same IDs and audio files, unchanged on disk) in the same order, the same chunking
+    and the same corruption. Labels (and the manifest's file name and ``duration``
+    column) are not part of the key, so two tasks share features only when their
+    manifests list the same tracks in the same order; tasks over one dataset whose
+    manifests keep different tracks (e.g. MagnaTagATune top-50 vs all tags, or the
+    MTG-Jamendo tag categories) each extract their own. Unreadable files are skipped,
+    counted in the log and listed per shard.
 """
 
 from __future__ import annotations
