@@ -98,7 +98,7 @@ def test_tasks_file_errors_name_the_file_and_the_task(tmp_path):
 def test_the_example_tasks_file_loads_with_the_paper_protocol():
     settings, tasks = load_tasks_file(REPO / "recipes" / "Generic" / "probe" / "hparams" / "tasks_example.yaml")
     assert [task.name for task in tasks][:2] == ["gtzan", "mtg_top50"]
-    assert tasks[1].manifests["test"] == "results/jamendo/manifests/test_top50tags.csv"
+    assert tasks[1].manifests["test"] == "results/MTG-Jamendo/manifests/test_top50tags.csv"
     assert settings.training["batch_size"] == 64 and settings.training["patience"] >= 1
     assert settings.heads["mlp"](input_size=512, num_outputs=10).layers[0].out_features == 512
 

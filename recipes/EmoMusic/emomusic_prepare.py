@@ -23,7 +23,7 @@ Preparation is skipped when the manifests exist and were written with the same o
 
 Run::
 
-    python recipes/EmoMusic/emomusic_prepare.py --data_folder /data/emomusic --save_folder manifests/emomusic
+    python recipes/EmoMusic/emomusic_prepare.py --data_folder /data/emomusic --save_folder results/EmoMusic/manifests
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ with an error naming it.
 
 Command::
 
-    python recipes/GTZAN/gtzan_prepare.py --data_folder /data/GTZAN --save_folder results/gtzan/manifests
+    python recipes/GTZAN/gtzan_prepare.py --data_folder /data/GTZAN --save_folder results/GTZAN/manifests
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Preparation is skipped when the manifests exist and were written with the same o
 
 Run::
 
-    python recipes/GiantSteps/giantsteps_prepare.py --data_folder /data/giantsteps --save_folder manifests/giantsteps
+    python recipes/GiantSteps/giantsteps_prepare.py --data_folder /data/giantsteps --save_folder results/GiantSteps/manifests
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ naming it.
 Command::
 
     python recipes/MagnaTagATune/magnatagatune_prepare.py \\
-        --data_folder /data/MagnaTagATune --save_folder results/mtat/manifests
+        --data_folder /data/MagnaTagATune --save_folder results/MagnaTagATune/manifests
 """
 
 from __future__ import annotations

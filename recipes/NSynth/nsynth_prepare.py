@@ -24,7 +24,7 @@ Preparation is skipped when the manifests exist and were written with the same o
 
 Run::
 
-    python recipes/NSynth/nsynth_prepare.py --data_folder /data/nsynth --save_folder manifests/nsynth
+    python recipes/NSynth/nsynth_prepare.py --data_folder /data/nsynth --save_folder results/NSynth/manifests
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ Preparation is skipped when the manifests exist and were written with the same o
 
 Run::
 
-    python recipes/VocalSet/vocalset_prepare.py --data_folder /data/VocalSet --save_folder manifests/vocalset
+    python recipes/VocalSet/vocalset_prepare.py --data_folder /data/VocalSet --save_folder results/VocalSet/manifests
 """
 
 from __future__ import annotations

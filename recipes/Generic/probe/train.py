@@ -8,7 +8,8 @@
 
 ``probe_mlp.yaml`` trains the one-hidden-layer head instead. Chunk features of the
 three manifests are extracted once into ``feature_cache`` and reused by every later
-run (other seeds, the other head, tasks on the same audio). Training samples are
+run with the same encoder weights, manifest rows and chunking (other seeds, the other
+head; labels are not part of the cache key). Training samples are
 chunks with their track's label; validation and test score each track from the mean
 of its chunk embeddings. Early stopping watches ``select_on`` on the validation set and
 the test runs on the best validation checkpoint; the run writes
