@@ -45,6 +45,7 @@ class DemoSettings:
     clip_seconds: float = 3.0
     probe_clips: tuple[int, int, int] = (480, 120, 240)
     labeled_fraction: float = 0.05
+    labeled_share: float = 0.5
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 32
     epochs: int = 6
@@ -96,7 +97,7 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
         "output_folder": str(output),
         "unlabeled_manifest": str(manifests["pretrain"]),
         "labeled_manifest": str(manifests[f"labeled_{SUPERVISED_LABEL}"]) if model == "semisupcon" else None,
-        "labeled_share": 0.5 if model == "semisupcon" else 0.0,
+        "labeled_share": settings.labeled_share if model == "semisupcon" else 0.0,
         "batch_size": settings.batch_size,
         "number_of_epochs": settings.epochs,
         "batches_per_epoch": settings.batches_per_epoch,
@@ -309,7 +310,7 @@ def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robu
         "# what it runs, step by step (for seed S and MODEL in ssl / semisupcon):",
         f"python recipes/Generic/pretrain/train.py {PRETRAIN_YAML.relative_to(PRETRAIN_YAML.parents[2])} "
         "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
-        "[--labeled_manifest OUT/data/labeled_key.csv --labeled_share 0.5 | --labeled_share 0.0]",
+        f"[--labeled_manifest OUT/data/labeled_key.csv --labeled_share {settings.labeled_share} | --labeled_share 0.0]",
         "semisupcon evaluate --encoder OUT/models/MODEL/S --tasks OUT/tasks.yaml --out OUT/eval/MODEL/S",
         "semisupcon robustness --encoders OUT/models/ssl/S0 OUT/models/semisupcon/S0 --tasks OUT/tasks.yaml --task key "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} --out OUT/robustness",
@@ -317,7 +318,7 @@ def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robu
     report = f"""# SemiSupCon demo report
 
 SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
-key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = 0.5).
+key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}).
 Frozen encoders, linear probes; test scores in %, mean ± std over pretraining seeds
 {seeds}. The supervised label type is **key**; mode, tempo and instruments were never
 named by the supervision.
@@ -357,6 +358,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
     parser.add_argument("--batches-per-epoch", type=int, help="optimizer steps per pretraining epoch (default 50)")
     parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 4800)")
+    parser.add_argument("--labeled-share", type=float, help="b_s of SemiSupCon: labeled share of every batch (default 0.5)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -368,6 +370,7 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "epochs": args.epochs,
         "batches_per_epoch": args.batches_per_epoch,
         "num_clips": args.num_clips,
+        "labeled_share": args.labeled_share,
     }
     return replace(settings, **{name: value for name, value in chosen.items() if value is not None})
 
