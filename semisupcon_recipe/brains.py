@@ -68,11 +68,10 @@ class SemiSupConBrain(sb.Brain):
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
-        batch = batch.to(self.device)
-        num_views = batch.views.shape[1]
-        clip_ids = torch.arange(batch.views.shape[0], device=self.device).repeat_interleave(num_views)  # (V,)
-        labels = batch.labels.repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
-        labeled = batch.labeled.repeat_interleave(num_views)  # (V,)
+        num_clips, num_views = batch.views.shape[:2]  # the views themselves were moved by compute_forward
+        clip_ids = torch.arange(num_clips, device=self.device).repeat_interleave(num_views)  # (V,)
+        labels = batch.labels.to(self.device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
+        labeled = batch.labeled.to(self.device).repeat_interleave(num_views)  # (V,)
         loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled)
         self._accumulate(self.hparams.loss.last_statistics, len(batch.skipped))
         return loss

@@ -200,17 +200,14 @@ def pretraining_datasets(
         logger.info("%d clip(s) of the unlabeled manifest are in the labeled one: used once, with labels", len(overlap))
     unlabeled_rows = {item_id: {**row, "labels": ""} for item_id, row in unlabeled_rows.items() if item_id not in overlap}
 
-    too_short = sorted(
-        item_id
-        for item_id, row in {**labeled_rows, **unlabeled_rows}.items()
-        if row["duration"] < reader.min_duration
-    )
+    all_rows = {**labeled_rows, **unlabeled_rows}
+    too_short = sorted(item_id for item_id, row in all_rows.items() if row["duration"] < reader.min_duration)
     if too_short:
         logger.warning(
             "skipping %d item(s) shorter than one view (%.2f s): %s",
             len(too_short), reader.min_duration, ", ".join(too_short[:10]),
         )
-    rows = {item_id: row for item_id, row in {**labeled_rows, **unlabeled_rows}.items() if item_id not in too_short}
+    rows = {item_id: row for item_id, row in all_rows.items() if row["duration"] >= reader.min_duration}
 
     names = Path(label_names_file).read_text(encoding="utf-8").splitlines() if label_names_file else None
     vocabulary = LabelVocabulary.load_or_build(
