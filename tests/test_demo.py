@@ -1,5 +1,6 @@
 """The quick demo end to end: every report file exists and is well formed."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -7,9 +8,23 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+import torch
+
+from semisupcon_recipe.demo.run import add_arguments, clip_id_labels, settings_from_arguments
+from semisupcon_recipe.manifest import read_manifest, write_manifest
+from semisupcon_recipe.objectives import target_matrix
 
 
+def test_demo_options_override_the_defaults():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    chosen = settings_from_arguments(parser.parse_args(["--labeled-share", "0.5", "--temperature", "0.1", "--seeds", "3"]))
+    assert (chosen.labeled_share, chosen.temperature, chosen.seeds) == (0.5, 0.1, (3,))
+    default = settings_from_arguments(parser.parse_args([]))
+    assert (default.labeled_share, default.temperature, default.seeds) == (0.25, 0.2, (0, 1, 2))
+
+
+@pytest.mark.slow
 def test_quick_demo_writes_a_well_formed_report(tmp_path):
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "semisupcon_recipe.cli", "demo", "--quick", "--out", str(out)]
@@ -31,6 +46,9 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((out / "robustness" / "plots").glob("*.png"))
     assert json.loads((out / "robustness" / "robustness.json").read_text())
+    for model, share in (("ssl", "0.0"), ("semisupcon", "0.25")):
+        hyperparams = (out / "models" / model / "0" / "hyperparams.yaml").read_text()
+        assert f"labeled_share: {share}" in hyperparams and "temperature: 0.2" in hyperparams
 
     # Rerunning reuses the data, the finished pretrainings and the features.
     data_stamp = (out / "data" / "dataset.json").stat().st_mtime_ns
@@ -39,3 +57,19 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (out / "data" / "dataset.json").stat().st_mtime_ns == data_stamp
     assert sorted(p.name for p in (out / "models").rglob("CKPT+*")) == checkpoints
+
+    # Other pretraining settings in the same folder are refused, naming the setting and the fix.
+    other = subprocess.run(command + ["--labeled-share", "0.5"], capture_output=True, text=True, timeout=900)
+    assert other.returncode == 2 and "labeled_share: 0.25 there, 0.5 asked" in other.stderr
+    assert "pass another --out" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_label_control_gives_every_labeled_clip_its_own_label(tmp_path):
+    rows = [{"ID": f"c{index}", "duration": 3, "wav": f"c{index}.wav", "labels": "C major"} for index in range(3)]
+    write_manifest(tmp_path / "key.csv", rows)
+    control = read_manifest(clip_id_labels(tmp_path / "key.csv", tmp_path / "control.csv"))
+    labels = torch.tensor([int(row["labels"][1:]) for row in control.values()]).repeat_interleave(2)  # (6,)
+    clips = torch.arange(3).repeat_interleave(2)  # (6,)
+    with_control = target_matrix(clips, labels, torch.ones(6, dtype=torch.bool), supervision="multiclass")
+    without_labels = target_matrix(clips, labels, torch.zeros(6, dtype=torch.bool), supervision="multiclass")
+    assert torch.equal(with_control, without_labels)  # same-clip positives only, as in SSL

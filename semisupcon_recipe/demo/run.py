@@ -3,7 +3,7 @@
 1. Generate (once, cached) the demo dataset: phrases in 24 keys played by mixes of
    instrument families, with tempo and recording nuisances (:mod:`.dataset`).
 2. Pretrain two encoders per seed with the same audio, steps and augmentations:
-   SSL-only (b_s = 0) and SemiSupCon (b_s = 0.5, key labels on 5 % of the clips).
+   SSL-only (b_s = 0) and SemiSupCon (b_s = 0.25, key labels on 5 % of the clips).
 3. Probe both frozen encoders (linear head, early stopping) on key (the supervised
    label type), mode, tempo and instruments (label types the supervision never named).
 4. A robustness check: the key probe under corruptions of increasing severity.
@@ -45,7 +45,9 @@ class DemoSettings:
     clip_seconds: float = 3.0
     probe_clips: tuple[int, int, int] = (480, 120, 240)
     labeled_fraction: float = 0.05
-    labeled_share: float = 0.5
+    labeled_share: float = 0.25
+    temperature: float = 0.2
+    label_control: bool = False
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 32
     epochs: int = 6
@@ -57,6 +59,12 @@ class DemoSettings:
     data_seed: int = 0
     extra_overrides: dict = field(default_factory=dict)
 
+
+# The settings a finished pretraining depends on (epochs excluded: more epochs resume).
+PRETRAINING_SETTINGS = (
+    "num_clips", "clip_seconds", "labeled_fraction", "labeled_share", "temperature", "label_control",
+    "batch_size", "batches_per_epoch", "data_seed", "extra_overrides",
+)
 
 QUICK = DemoSettings(
     num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
@@ -92,12 +100,16 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     if threads:
         torch.set_num_threads(threads)
 
+    labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
+    if settings.label_control:
+        labeled = clip_id_labels(labeled, output.parent / "labeled_control.csv")
     overrides = {
         "seed": seed,
         "output_folder": str(output),
         "unlabeled_manifest": str(manifests["pretrain"]),
-        "labeled_manifest": str(manifests[f"labeled_{SUPERVISED_LABEL}"]) if model == "semisupcon" else None,
+        "labeled_manifest": str(labeled) if model == "semisupcon" else None,
         "labeled_share": settings.labeled_share if model == "semisupcon" else 0.0,
+        "temperature": settings.temperature,
         "batch_size": settings.batch_size,
         "number_of_epochs": settings.epochs,
         "batches_per_epoch": settings.batches_per_epoch,
@@ -108,6 +120,74 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": bool(threads)}
     run_pretraining(str(PRETRAIN_YAML), run_opts, overrides, hparams)
     return output
+
+
+def clip_id_labels(manifest: Path, path: Path) -> Path:
+    """A copy of ``manifest`` whose label is each clip's own ID (the ``--label-control`` run).
+
+    Every label is unique, so the target matrix has the same-clip positives only, as in
+    SSL, while the sampler still fills ``b_s`` of every batch from the small labeled pool:
+    the control separates what the labels add from what re-sampling that pool does.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from semisupcon_recipe.manifest import read_manifest, write_manifest
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> rows = [{"ID": "a", "duration": 3, "wav": "a.wav", "labels": "C major"},
+    ...         {"ID": "b", "duration": 3, "wav": "b.wav", "labels": "C major"}]
+    >>> write_manifest(folder / "key.csv", rows)
+    2
+    >>> control = clip_id_labels(folder / "key.csv", folder / "control.csv")
+    >>> [row["labels"] for row in read_manifest(control).values()]
+    ['a', 'b']
+    """
+    from semisupcon_recipe.manifest import read_manifest, write_manifest
+
+    rows = [{**row, "ID": item_id, "labels": item_id} for item_id, row in read_manifest(manifest).items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_manifest(path, rows)
+    return path
+
+
+class PretrainingCacheError(ValueError):
+    """``--out`` holds pretrainings made with other settings."""
+
+
+def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> None:
+    """Refuse to reuse pretrainings that ran with other settings (else record these).
+
+    Finished pretrainings are reused by folder, so ``--out`` must not mix settings. More
+    epochs are allowed: training then resumes where it stopped, with the same result as a
+    run started with that many epochs.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> check_pretraining_record(DemoSettings(), folder)
+    >>> check_pretraining_record(DemoSettings(epochs=9), folder)
+    >>> try:
+    ...     check_pretraining_record(DemoSettings(labeled_share=0.5), folder)
+    ... except PretrainingCacheError as error:
+    ...     print(str(error).split("(")[1].split(")")[0])
+    labeled_share: 0.25 there, 0.5 asked
+    """
+    wanted = {key: value for key, value in asdict(settings).items() if key in PRETRAINING_SETTINGS}
+    wanted = json.loads(json.dumps(wanted))
+    record = models_folder / "pretraining_settings.json"
+    if record.is_file():
+        found = json.loads(record.read_text(encoding="utf-8"))
+        changed = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
+        if changed:
+            details = "; ".join(f"{key}: {found.get(key)!r} there, {wanted.get(key)!r} asked" for key in changed)
+            raise PretrainingCacheError(
+                f"{models_folder} holds pretrainings with other settings ({details}); "
+                f"pass another --out, or delete {models_folder} to pretrain again"
+            )
+        return
+    models_folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
 
 
 def pretrain_models(settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool) -> dict[str, Path]:
@@ -249,7 +329,7 @@ def plot_target_matrix(manifests: dict, settings: DemoSettings, path: Path) -> P
     unlabeled = [item for item in read_manifest(manifests["pretrain"]) if item not in labeled]
     vocabulary = LabelVocabulary.from_cells("multiclass", [row["labels"] for row in labeled.values()])
     ids = list(labeled) + unlabeled
-    sampler = MixedLabelBatchSampler(range(len(labeled)), range(len(labeled), len(ids)), min(settings.batch_size, 16), 0.5, seed=0)
+    sampler = MixedLabelBatchSampler(range(len(labeled)), range(len(labeled), len(ids)), min(settings.batch_size, 16), settings.labeled_share, seed=0)
     batch = next(iter(sampler))
     is_labeled = torch.tensor([index < len(labeled) for index in batch])  # (B,)
     labels = torch.stack([
@@ -304,6 +384,11 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
 def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robustness: dict, command: str, seconds: float) -> None:
     """``report.md`` and ``results.json``."""
     seeds = ", ".join(str(seed) for seed in settings.seeds)
+    control = (
+        "\n**Control run (`--label-control`):** the SemiSupCon column was trained with every key\n"
+        "label replaced by the clip's own ID: same sampling, same-clip positives only.\n"
+        if settings.label_control else ""
+    )
     commands = "\n".join([
         command,
         "",
@@ -322,7 +407,7 @@ key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {s
 Frozen encoders, linear probes; test scores in %, mean ± std over pretraining seeds
 {seeds}. The supervised label type is **key**; mode, tempo and instruments were never
 named by the supervision.
-
+{control}
 {table}
 Robustness of the key probe (seed {settings.seeds[0]}): see `robustness/robustness.md`
 and `robustness/plots/`.
@@ -358,7 +443,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
     parser.add_argument("--batches-per-epoch", type=int, help="optimizer steps per pretraining epoch (default 50)")
     parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 4800)")
-    parser.add_argument("--labeled-share", type=float, help="b_s of SemiSupCon: labeled share of every batch (default 0.5)")
+    parser.add_argument("--labeled-share", type=float, help="b_s of SemiSupCon: labeled share of every batch (default 0.25)")
+    parser.add_argument("--temperature", type=float, help="softmax temperature tau of both models (default 0.2)")
+    parser.add_argument(
+        "--label-control", action="store_true",
+        help="control run: SemiSupCon's labels replaced by clip IDs (same sampling, same-clip positives only)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -371,12 +461,25 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "batches_per_epoch": args.batches_per_epoch,
         "num_clips": args.num_clips,
         "labeled_share": args.labeled_share,
+        "temperature": args.temperature,
+        "label_control": args.label_control or None,
     }
     return replace(settings, **{name: value for name, value in chosen.items() if value is not None})
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the demo; returns the exit status."""
+    """Run the demo; returns the exit status (2, with the fix on stderr, when ``--out`` holds other settings)."""
+    from semisupcon_recipe.demo.dataset import DatasetCacheError
+
+    try:
+        return run_demo(args)
+    except (DatasetCacheError, PretrainingCacheError) as error:
+        print(f"semisupcon demo: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The demo's five steps (see the module docstring); returns 0."""
     from semisupcon_recipe.evaluate import evaluate_encoder, robustness
 
     logging.basicConfig(level=logging.INFO, format="%(name)s - %(message)s")
@@ -390,6 +493,7 @@ def main(args: argparse.Namespace) -> int:
     manifests = generate_data(settings, out / "data")
     tasks_file = write_tasks_file(settings, manifests, out / "tasks.yaml")
 
+    check_pretraining_record(settings, out / "models")
     runs: dict[str, dict[int, Path]] = {model: {} for model in MODELS}
     results: dict[str, dict[int, dict]] = {model: {} for model in MODELS}
     parallel = args.device == "cpu" and (os.cpu_count() or 1) >= 2
