@@ -11,9 +11,10 @@ per corruption (``plots/<corruption>.png``). Severity 0 is the clean audio, shar
 all corruptions.
 
 An encoder is a ``semisupcon export`` folder, or a pretraining checkpoint (an
-``encoder.ckpt``, a ``CKPT+`` folder, a ``save/`` or output folder: the latest
-checkpoint) described by the ``encoder_spec.yaml`` that pretraining writes into its
-output folder (``--encoder-spec`` if it lives elsewhere).
+``encoder.ckpt``, a ``CKPT+`` folder, a ``save/`` or output folder: the checkpoint
+with the lowest validation loss, else the latest, as ``semisupcon export`` picks)
+described by the ``encoder_spec.yaml`` that pretraining writes into its output folder
+(``--encoder-spec`` if it lives elsewhere).
 
 The tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be included::
 

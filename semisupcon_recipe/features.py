@@ -64,15 +64,31 @@ CACHE_FORMAT_VERSION = 1
 # ----------------------------------------------------------------------------------
 # Encoder checkpoints
 # ----------------------------------------------------------------------------------
-def _checkpoint_time(folder: Path) -> float:
-    """Save time of a SpeechBrain ``CKPT+*`` folder (from ``CKPT.yaml``, else mtime)."""
+def _checkpoint_meta(folder: Path) -> dict:
+    """The ``CKPT.yaml`` meta of a SpeechBrain ``CKPT+*`` folder (empty when unreadable)."""
     meta = folder / "CKPT.yaml"
     if meta.is_file():
         import yaml
 
-        with contextlib.suppress(yaml.YAMLError, TypeError, ValueError):
-            return float((yaml.safe_load(meta.read_text()) or {}).get("unixtime"))
+        with contextlib.suppress(yaml.YAMLError):
+            loaded = yaml.safe_load(meta.read_text())
+            if isinstance(loaded, dict):
+                return loaded
+    return {}
+
+
+def _checkpoint_time(folder: Path) -> float:
+    """Save time of a SpeechBrain ``CKPT+*`` folder (from ``CKPT.yaml``, else mtime)."""
+    with contextlib.suppress(TypeError, ValueError):
+        return float(_checkpoint_meta(folder).get("unixtime"))
     return folder.stat().st_mtime
+
+
+def _validation_loss(folder: Path) -> float | None:
+    """The validation ``loss`` a pretraining checkpoint recorded, if any."""
+    with contextlib.suppress(TypeError, ValueError):
+        return float(_checkpoint_meta(folder).get("loss"))
+    return None
 
 
 def resolve_encoder_checkpoint(path: str | Path) -> Path:
@@ -83,8 +99,10 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
     path : str or Path
         An ``encoder.ckpt`` file; a folder holding ``encoder.ckpt`` (e.g. one
         ``CKPT+*`` folder); a SpeechBrain ``save`` folder or output
-        folder (its ``save/`` subfolder), in which case the most recent ``CKPT+*``
-        folder holding ``encoder.ckpt`` is used.
+        folder (its ``save/`` subfolder): among its ``CKPT+*`` folders holding
+        ``encoder.ckpt``, the one with the lowest validation ``loss`` when any recorded
+        one (pretraining with validation manifests), else the most recent; the same
+        choice as ``semisupcon export``.
 
     Returns
     -------
@@ -129,6 +147,10 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
             f"{path} or {path / 'save'}; point to a pretraining output folder that saved a "
             f"checkpoint, its save/ folder or the .ckpt file itself"
         )
+    validated = [folder for folder in candidates if _validation_loss(folder) is not None]
+    if validated:
+        best = min(validated, key=lambda folder: (_validation_loss(folder), -_checkpoint_time(folder)))
+        return best / ENCODER_CHECKPOINT_NAME
     latest = max(candidates, key=lambda folder: (_checkpoint_time(folder), folder.name))
     return latest / ENCODER_CHECKPOINT_NAME
 

@@ -358,6 +358,19 @@ def write_spec(output_folder: Path) -> Path:
     return spec
 
 
+def test_probe_and_export_pick_the_same_checkpoint_when_validation_ran(tmp_path):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from semisupcon_recipe.interop.export import find_checkpoint
+
+    checkpointer = Checkpointer(tmp_path / "save", {"encoder": tiny_encoder(seed=1)})
+    best = checkpointer.save_checkpoint(meta={"loss": 0.5, "optimizer_step": 10}).path
+    checkpointer.save_checkpoint(meta={"loss": 0.9, "optimizer_step": 20})
+    checkpointer.save_checkpoint(meta={"train_loss": 0.1, "optimizer_step": 25})  # intra-epoch, no validation
+    assert resolve_encoder_checkpoint(tmp_path) == best / "encoder.ckpt"
+    assert find_checkpoint(tmp_path) == best
+
+
 def test_checkpoint_resolution_and_loading_from_an_output_folder(tmp_path):
     trained = tiny_encoder(seed=7)
     save_checkpoint(tiny_encoder(seed=8), tmp_path, "CKPT+2026-01-01+00-00-00+00")
