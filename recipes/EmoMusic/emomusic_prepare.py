@@ -38,7 +38,7 @@ from sklearn.model_selection import train_test_split
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder,
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid_fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare_emomusic(**vars(args))
+    run_prepare_command(lambda: prepare_emomusic(**vars(args)))
 
 
 if __name__ == "__main__":

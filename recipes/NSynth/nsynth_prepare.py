@@ -38,7 +38,7 @@ import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder,
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_per_split", type=int, default=None, help="seeded subset size per task and split")
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare_nsynth(**vars(args))
+    run_prepare_command(lambda: prepare_nsynth(**vars(args)))
 
 
 if __name__ == "__main__":

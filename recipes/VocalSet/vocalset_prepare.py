@@ -44,7 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
-from semisupcon_recipe.preparation import DatasetLayoutError, audio_row, prepared_with, record_options, require_folder
+from semisupcon_recipe.preparation import (
+    DatasetLayoutError, audio_row, prepared_with, record_options, require_folder, run_prepare_command,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -291,8 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test_fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1234)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare_vocalset(**vars(args))
+    run_prepare_command(lambda: prepare_vocalset(**vars(args)))
 
 
 if __name__ == "__main__":

@@ -139,3 +139,10 @@ def test_command_line(dataset):
 
 def test_docstring_examples_run():
     assert doctest.testmod(giantsteps, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_command_line_reports_a_bad_layout_as_an_error_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match=f"^error: .*{empty}"):
+        giantsteps.main(["--data_folder", str(empty), "--save_folder", str(tmp_path / "out")])

@@ -126,3 +126,10 @@ def test_relative_data_folder_gives_absolute_audio_paths(dataset, monkeypatch):
     monkeypatch.chdir(data_folder.parent)
     manifests = nsynth.prepare_nsynth(data_folder.name, save_folder, tasks=["pitch"])
     assert all(row["wav"].startswith(str(data_folder)) for row in read_manifest(manifests["pitch_test"]).values())
+
+
+def test_command_line_reports_a_bad_layout_as_an_error_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match=f"^error: .*{empty}"):
+        nsynth.main(["--data_folder", str(empty), "--save_folder", str(tmp_path / "out")])
