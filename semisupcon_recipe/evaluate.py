@@ -47,6 +47,7 @@ import logging
 import math
 import re
 import shlex
+import sys
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,10 @@ CLEAN = "clean"
 
 class TasksFileError(ValueError):
     """A tasks file is malformed; the message names the file, the entry and the fix."""
+
+
+class MissingManifestsError(FileNotFoundError):
+    """Manifests a tasks file names do not exist; the message lists them all and the fix."""
 
 
 @dataclass
@@ -176,6 +181,32 @@ def load_tasks_file(path: str | Path) -> tuple[ProbeSettings, list[ProbeTask]]:
 # ----------------------------------------------------------------------------------
 # Running probes
 # ----------------------------------------------------------------------------------
+def check_manifests_exist(tasks: Sequence[ProbeTask], tasks_file: str | Path) -> None:
+    """Fail before any probing when a manifest of ``tasks`` is missing, listing every one.
+
+    Example
+    -------
+    >>> task = ProbeTask("genre", "multiclass", {"train": "/nowhere/train.csv", "valid": "/nowhere/valid.csv",
+    ...                  "test": "/nowhere/test.csv"}, "accuracy")
+    >>> try:
+    ...     check_manifests_exist([task], "tasks.yaml")
+    ... except MissingManifestsError as error:
+    ...     print(str(error).splitlines()[1])
+      genre: train /nowhere/train.csv, valid /nowhere/valid.csv, test /nowhere/test.csv
+    """
+    missing = {
+        task.name: [f"{split} {path}" for split, path in task.manifests.items() if not Path(path).is_file()]
+        for task in tasks
+    }
+    lines = [f"  {name}: {', '.join(paths)}" for name, paths in missing.items() if paths]
+    if lines:
+        raise MissingManifestsError(
+            f"{tasks_file} names manifests that do not exist:\n" + "\n".join(lines) + "\n"
+            "run the datasets' prepare scripts (recipes/<Dataset>/README.md) to write them, "
+            "or remove those tasks from the tasks file"
+        )
+
+
 def default_device() -> str:
     """``"cuda"`` when a GPU is visible, else ``"cpu"``."""
     import torch
@@ -388,6 +419,7 @@ def evaluate_encoder(
 
     out = Path(out)
     settings, tasks = load_tasks_file(tasks_file)
+    check_manifests_exist(tasks, tasks_file)
     device = device or default_device()
     encoder = load_encoder_from_checkpoint(checkpoint, encoder_spec)
     cache_root = Path(cache) if cache else out / "features"
@@ -518,6 +550,7 @@ def robustness(
     out = Path(out)
     settings, tasks = load_tasks_file(tasks_file)
     task = _pick_task(tasks, task_name, tasks_file)
+    check_manifests_exist([task], tasks_file)
     head = head or next(iter(settings.heads))
     if head not in settings.heads:
         raise ValueError(f"head {head!r} is not in {tasks_file} (heads: {sorted(settings.heads)})")
@@ -694,8 +727,12 @@ def _configure_logging() -> None:
 def evaluate_command(args: argparse.Namespace) -> int:
     """Entry point of ``semisupcon evaluate``."""
     _configure_logging()
-    results = evaluate_encoder(args.encoder, args.tasks, args.out, args.encoder_spec, args.cache, args.device,
-                               command=command_line(args, "evaluate"))
+    try:
+        results = evaluate_encoder(args.encoder, args.tasks, args.out, args.encoder_spec, args.cache, args.device,
+                                   command=command_line(args, "evaluate"))
+    except (MissingManifestsError, TasksFileError) as error:
+        print(f"semisupcon evaluate: error: {error}", file=sys.stderr)
+        return 2
     print(results_markdown(results))
     return 0
 
@@ -703,8 +740,12 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def robustness_command(args: argparse.Namespace) -> int:
     """Entry point of ``semisupcon robustness``."""
     _configure_logging()
-    results = robustness(args.encoders, args.tasks, args.corruptions, args.severities, args.out,
-                         task_name=args.task, head=args.head, labels=args.labels, encoder_spec=args.encoder_spec,
-                         cache=args.cache, device=args.device, command=command_line(args, "robustness"))
+    try:
+        results = robustness(args.encoders, args.tasks, args.corruptions, args.severities, args.out,
+                             task_name=args.task, head=args.head, labels=args.labels, encoder_spec=args.encoder_spec,
+                             cache=args.cache, device=args.device, command=command_line(args, "robustness"))
+    except (MissingManifestsError, TasksFileError) as error:
+        print(f"semisupcon robustness: error: {error}", file=sys.stderr)
+        return 2
     print(robustness_markdown(results))
     return 0

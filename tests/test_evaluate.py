@@ -126,6 +126,22 @@ def test_short_labels_and_argument_parsing():
         add_arguments(argparse.ArgumentParser(prog="semisupcon embed"))
 
 
+def test_missing_manifests_stop_both_commands_before_any_probing(tmp_path, capsys):
+    manifests = write_planted_dataset(tmp_path / "data")
+    unprepared = {split: tmp_path / "GTZAN" / f"{split}.csv" for split in ("train", "valid", "test")}
+    tasks = write_tasks_file(tmp_path / "tasks.yaml",
+                             [planted_task(manifests), planted_task(unprepared, "genre")], seeds=[1])
+    encoder = pretrained_encoder(tmp_path / "pretrained")
+    argv = ["--tasks", str(tasks), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    assert evaluate_command(parse("evaluate", ["--encoder", str(encoder), *argv])) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("semisupcon evaluate: error: ") and str(unprepared["valid"]) in error
+    assert "planted:" not in error and "prepare scripts" in error
+    assert not (tmp_path / "out").exists()
+    assert robustness_command(parse("robustness", ["--encoders", str(encoder), "--task", "genre", "--corruptions", "reverb", *argv])) == 2
+    assert str(unprepared["test"]) in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------------------------
 # End to end
 # ----------------------------------------------------------------------------------
