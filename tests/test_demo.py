@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,20 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
     other = subprocess.run(command + ["--labeled-share", "0.5"], capture_output=True, text=True, timeout=900)
     assert other.returncode == 2 and "labeled_share: 0.25 there, 0.5 asked" in other.stderr
     assert "pass another --out" in other.stderr and "Traceback" not in other.stderr
+
+
+@pytest.mark.slow
+def test_quick_label_control_demo_trains_semisupcon_on_clip_id_labels(tmp_path):
+    out = tmp_path / "control"
+    command = [sys.executable, "-m", "semisupcon_recipe.cli", "demo", "--quick", "--label-control", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    control = out / "models" / "semisupcon" / "labeled_control.csv"
+    assert all(row["labels"] == item_id for item_id, row in read_manifest(control).items())
+    hyperparams = (out / "models" / "semisupcon" / "0" / "hyperparams.yaml").read_text()
+    assert re.search(r"^labeled_manifest:\s+(\S+)", hyperparams, re.M).group(1) == str(control)
+    assert not (out / "models" / "ssl" / "labeled_control.csv").exists()
+    assert "Control run (`--label-control`)" in (out / "report.md").read_text()
 
 
 def test_label_control_gives_every_labeled_clip_its_own_label(tmp_path):

@@ -100,14 +100,16 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     if threads:
         torch.set_num_threads(threads)
 
-    labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
-    if settings.label_control:
-        labeled = clip_id_labels(labeled, output.parent / "labeled_control.csv")
+    labeled = None
+    if model == "semisupcon":
+        labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
+        if settings.label_control:
+            labeled = clip_id_labels(labeled, output.parent / "labeled_control.csv")
     overrides = {
         "seed": seed,
         "output_folder": str(output),
         "unlabeled_manifest": str(manifests["pretrain"]),
-        "labeled_manifest": str(labeled) if model == "semisupcon" else None,
+        "labeled_manifest": str(labeled) if labeled else None,
         "labeled_share": settings.labeled_share if model == "semisupcon" else 0.0,
         "temperature": settings.temperature,
         "batch_size": settings.batch_size,
