@@ -35,6 +35,7 @@ PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
 MODELS = {"ssl": "SSL-only", "semisupcon": "SemiSupCon"}
 SUPERVISED_LABEL = "key"
 PROBE_LABELS = ("key", "mode", "tempo", "instruments")
+CONTROL_MANIFEST = "labeled_control.csv"  # in models/semisupcon/, for --label-control
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     if model == "semisupcon":
         labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
         if settings.label_control:
-            labeled = clip_id_labels(labeled, output.parent / "labeled_control.csv")
+            labeled = clip_id_labels(labeled, output.parent / CONTROL_MANIFEST)
     overrides = {
         "seed": seed,
         "output_folder": str(output),
@@ -174,6 +175,13 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
     ... except PretrainingCacheError as error:
     ...     print(str(error).split("(")[1].split(")")[0])
     labeled_share: 0.25 there, 0.5 asked
+    >>> legacy = Path(tempfile.mkdtemp())
+    >>> (legacy / "ssl" / "0" / "save" / "CKPT+2026-01-01+00-00-00+00").mkdir(parents=True)
+    >>> try:
+    ...     check_pretraining_record(DemoSettings(), legacy)
+    ... except PretrainingCacheError as error:
+    ...     print("without a settings record" in str(error))
+    True
     """
     wanted = {key: value for key, value in asdict(settings).items() if key in PRETRAINING_SETTINGS}
     wanted = json.loads(json.dumps(wanted))
@@ -188,6 +196,11 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
                 f"pass another --out, or delete {models_folder} to pretrain again"
             )
         return
+    if next(models_folder.glob("*/*/save/CKPT+*"), None) is not None:
+        raise PretrainingCacheError(
+            f"{models_folder} holds pretrainings without a settings record (an older demo); "
+            f"pass another --out, or delete {models_folder} to pretrain again"
+        )
     models_folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
 
@@ -315,7 +328,7 @@ def plot_training_curves(runs: dict[str, dict[int, Path]], path: Path) -> Path:
     return path
 
 
-def plot_target_matrix(manifests: dict, settings: DemoSettings, path: Path) -> Path:
+def plot_target_matrix(labeled_manifest: Path, pretrain_manifest: Path, settings: DemoSettings, path: Path) -> Path:
     """The SemiSupCon target matrix of one mixed batch (same clip + same key)."""
     import matplotlib
 
@@ -327,8 +340,8 @@ def plot_target_matrix(manifests: dict, settings: DemoSettings, path: Path) -> P
     from semisupcon_recipe.objectives import target_matrix
     from semisupcon_recipe.sampling import MixedLabelBatchSampler
 
-    labeled = read_manifest(manifests[f"labeled_{SUPERVISED_LABEL}"])
-    unlabeled = [item for item in read_manifest(manifests["pretrain"]) if item not in labeled]
+    labeled = read_manifest(labeled_manifest)
+    unlabeled = [item for item in read_manifest(pretrain_manifest) if item not in labeled]
     vocabulary = LabelVocabulary.from_cells("multiclass", [row["labels"] for row in labeled.values()])
     ids = list(labeled) + unlabeled
     sampler = MixedLabelBatchSampler(range(len(labeled)), range(len(labeled), len(ids)), min(settings.batch_size, 16), settings.labeled_share, seed=0)
@@ -347,7 +360,8 @@ def plot_target_matrix(manifests: dict, settings: DemoSettings, path: Path) -> P
     count = int(is_labeled.sum()) * views
     axis.axhline(count - 0.5, color="tab:red", linewidth=1)
     axis.axvline(count - 0.5, color="tab:red", linewidth=1)
-    axis.set(title="Target matrix of one batch\n(labeled views first: same clip or same key)", xlabel="view", ylabel="view")
+    positives = "same clip only: label control" if settings.label_control else "same clip or same key"
+    axis.set(title=f"Target matrix of one batch\n(labeled views first: {positives})", xlabel="view", ylabel="view")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -524,7 +538,10 @@ def run_demo(args: argparse.Namespace) -> int:
     print("[5/5] report", flush=True)
     table, rows = results_table(results, settings.seeds)
     plot_training_curves(runs, out / "plots" / "training_curves.png")
-    plot_target_matrix(manifests, settings, out / "plots" / "target_matrix.png")
+    labeled_manifest = manifests[f"labeled_{SUPERVISED_LABEL}"]
+    if settings.label_control:
+        labeled_manifest = out / "models" / "semisupcon" / CONTROL_MANIFEST
+    plot_target_matrix(labeled_manifest, manifests["pretrain"], settings, out / "plots" / "target_matrix.png")
     plot_embedding_map(
         {model: runs[model][first] for model in MODELS}, manifests[f"probe_{SUPERVISED_LABEL}_test"],
         out / "features", args.device, out / "plots" / "embedding_map.png",
