@@ -77,17 +77,10 @@ def _checkpoint_meta(folder: Path) -> dict:
     return {}
 
 
-def _checkpoint_time(folder: Path) -> float:
-    """Save time of a SpeechBrain ``CKPT+*`` folder (from ``CKPT.yaml``, else mtime)."""
+def _meta_number(meta: dict, key: str) -> float | None:
+    """``meta[key]`` as a float, or None when absent or not a number."""
     with contextlib.suppress(TypeError, ValueError):
-        return float(_checkpoint_meta(folder).get("unixtime"))
-    return folder.stat().st_mtime
-
-
-def _validation_loss(folder: Path) -> float | None:
-    """The validation ``loss`` a pretraining checkpoint recorded, if any."""
-    with contextlib.suppress(TypeError, ValueError):
-        return float(_checkpoint_meta(folder).get("loss"))
+        return float(meta.get(key))
     return None
 
 
@@ -147,11 +140,15 @@ def resolve_encoder_checkpoint(path: str | Path) -> Path:
             f"{path} or {path / 'save'}; point to a pretraining output folder that saved a "
             f"checkpoint, its save/ folder or the .ckpt file itself"
         )
-    validated = [folder for folder in candidates if _validation_loss(folder) is not None]
+    metas = {folder: _checkpoint_meta(folder) for folder in candidates}
+    saved_at = {folder: _meta_number(meta, "unixtime") for folder, meta in metas.items()}  # from CKPT.yaml
+    saved_at = {folder: folder.stat().st_mtime if time is None else time for folder, time in saved_at.items()}
+    valid_loss = {folder: _meta_number(meta, "loss") for folder, meta in metas.items()}
+    validated = [folder for folder in candidates if valid_loss[folder] is not None]
     if validated:
-        best = min(validated, key=lambda folder: (_validation_loss(folder), -_checkpoint_time(folder)))
+        best = min(validated, key=lambda folder: (valid_loss[folder], -saved_at[folder]))
         return best / ENCODER_CHECKPOINT_NAME
-    latest = max(candidates, key=lambda folder: (_checkpoint_time(folder), folder.name))
+    latest = max(candidates, key=lambda folder: (saved_at[folder], folder.name))
     return latest / ENCODER_CHECKPOINT_NAME
 
 
