@@ -221,9 +221,20 @@ def _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, pr
     return json.loads(json.dumps(params))
 
 
-def _mismatch_message(folder: Path, found: Mapping, wanted: Mapping) -> str:
+def describe_differences(found: Mapping, wanted: Mapping) -> str:
+    """The keys whose values differ, as ``key: <found> there, <wanted> asked`` ("" if none).
+
+    Example
+    -------
+    >>> describe_differences({"seed": 0, "clips": 48}, {"seed": 1, "clips": 48})
+    'seed: 0 there, 1 asked'
+    """
     changed = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
-    details = "; ".join(f"{key}: {found.get(key)!r} there, {wanted.get(key)!r} asked" for key in changed)
+    return "; ".join(f"{key}: {found.get(key)!r} there, {wanted.get(key)!r} asked" for key in changed)
+
+
+def _mismatch_message(folder: Path, found: Mapping, wanted: Mapping) -> str:
+    details = describe_differences(found, wanted)
     return (
         f"{folder} already holds a demo dataset generated with other parameters ({details}); "
         f"pass another folder, or delete {folder} to regenerate it"

@@ -183,14 +183,14 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
     ...     print("without a settings record" in str(error))
     True
     """
+    from semisupcon_recipe.demo.dataset import describe_differences
+
     wanted = {key: value for key, value in asdict(settings).items() if key in PRETRAINING_SETTINGS}
     wanted = json.loads(json.dumps(wanted))
     record = models_folder / "pretraining_settings.json"
     if record.is_file():
-        found = json.loads(record.read_text(encoding="utf-8"))
-        changed = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
-        if changed:
-            details = "; ".join(f"{key}: {found.get(key)!r} there, {wanted.get(key)!r} asked" for key in changed)
+        details = describe_differences(json.loads(record.read_text(encoding="utf-8")), wanted)
+        if details:
             raise PretrainingCacheError(
                 f"{models_folder} holds pretrainings with other settings ({details}); "
                 f"pass another --out, or delete {models_folder} to pretrain again"
