@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import yaml
-
 from .fixtures_common import CLIP_SECONDS, write_noise, write_undecodable
 
 
@@ -202,53 +200,4 @@ def build_fma(root: Path, archives: tuple[str, ...] = ("medium",)) -> Path:
                 path.write_bytes(b"")
             else:
                 write_noise(path, 44100, seed=index, channels=2)
-    return root
-
-
-# --- MedleyDB ------------------------------------------------------------------------
-MEDLEYDB_TRACKS = {  # track -> (artist, stem instruments; a list is one stem with several)
-    "AClassicEducation_NightOwl": ("AClassicEducation", ["clean electric guitar", "drum set", "male singer", "electric bass"]),
-    "AimeeNorwich_Child": ("AimeeNorwich", ["female singer", "piano", "electric bass", "drum set"]),
-    "AimeeNorwich_Flying": ("AimeeNorwich", ["piano", "drum set", ["synthesizer", "fx/processed sound"]]),
-    "AlexanderRoss_GoodbyeBolero": ("AlexanderRoss", ["acoustic guitar", "male singer"]),
-    "AlexanderRoss_VelvetCurtain": ("AlexanderRoss", ["acoustic guitar", "male singer", "violin"]),
-    "Auctioneer_OurFutureFaces": ("Auctioneer", ["distorted electric guitar", "drum set", "male singer"]),
-    "BigTroubles_Phantom": ("BigTroubles", ["distorted electric guitar", "drum set", "electric bass"]),
-    "BrandonWebster_DontHearAThing": ("BrandonWebster", ["piano", "male singer"]),
-    "BrandonWebster_YesSirICanFly": ("BrandonWebster", ["piano", "male singer", "cello"]),
-    "CelestialShore_DieForUs": ("CelestialShore", ["clean electric guitar", "drum set", "female singer"]),
-}
-MEDLEYDB_METADATA_IN_ROOT = "BigTroubles_Phantom"  # metadata in Metadata/ as in the medleydb package
-
-
-def medleydb_labels(track: str) -> str:
-    names = set()
-    for instrument in MEDLEYDB_TRACKS[track][1]:
-        names.update([instrument] if isinstance(instrument, str) else instrument)
-    return ";".join(sorted(names))
-
-
-def build_medleydb(root: Path) -> Path:
-    """``Audio/<Track>/<Track>_MIX.wav`` and ``<Track>_METADATA.yaml`` in MedleyDB's format."""
-    for index, (track, (artist, instruments)) in enumerate(MEDLEYDB_TRACKS.items()):
-        folder = root / "Audio" / track
-        write_noise(folder / f"{track}_MIX.wav", 44100, seed=index, channels=2)
-        stems = {
-            f"S{number:02d}": {
-                "component": "melody" if number == 1 else "",
-                "filename": f"{track}_STEM_{number:02d}.wav",
-                "instrument": instrument,
-                "raw": {"R01": {"filename": f"{track}_RAW_{number:02d}_01.wav", "instrument": instrument}},
-            }
-            for number, instrument in enumerate(instruments, start=1)
-        }
-        metadata = {
-            "album": "", "artist": artist, "composer": [artist], "excerpt": "no", "genre": "Singer/Songwriter",
-            "has_bleed": "no", "instrumental": "no", "mix_filename": f"{track}_MIX.wav", "origin": "Dolan Studio",
-            "producer": ["Rachel Bittner"], "raw_dir": f"{track}_RAW", "stem_dir": f"{track}_STEMS",
-            "stems": stems, "title": track.split("_", 1)[1], "version": 1.2, "website": [],
-        }
-        metadata_folder = root / "Metadata" if track == MEDLEYDB_METADATA_IN_ROOT else folder
-        metadata_folder.mkdir(parents=True, exist_ok=True)
-        (metadata_folder / f"{track}_METADATA.yaml").write_text(yaml.safe_dump(metadata, sort_keys=False))
     return root
