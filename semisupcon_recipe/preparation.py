@@ -136,6 +136,30 @@ def readable_audio_row(
     return row if row["duration"] > 0 else None
 
 
+def read_excluded_ids(path: str | Path) -> set[int]:
+    """Numeric item ids to leave out (FMA track ids, MagnaTagATune clip ids), one per line.
+
+    Leading zeros are allowed and blank lines ignored.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.txt")
+    >>> _ = open(path, "w").write("001486\\n\\n5574\\n")
+    >>> sorted(read_excluded_ids(path))
+    [1486, 5574]
+    """
+    path = require_file(path, "a list of ids to exclude, one per line")
+    excluded = set()
+    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if not line.strip().isdigit():
+            raise DatasetLayoutError(f"{path}, line {line_number}: {line.strip()!r} is not a numeric id")
+        excluded.add(int(line))
+    return excluded
+
+
 def prepared_with(options_file: str | Path, outputs: Iterable[Path], options: dict) -> bool:
     """True if every output exists and ``options_file`` records these same options.
 

@@ -21,12 +21,12 @@ from hyperpyyaml import load_hyperpyyaml
 from prepare.fixtures_a import (
     GTZAN_GENRES,
     build_gtzan,
-    build_magnatagatune,
     build_mtg_jamendo,
     write_gtzan_split_lists,
 )
 from prepare.fixtures_b import build_emomusic, build_giantsteps, build_nsynth, build_vocalset
 from prepare.fixtures_common import load_prepare_module
+from prepare.fixtures_magnatagatune import build_magnatagatune
 from prepare.fixtures_medleydb import build_medleydb
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest

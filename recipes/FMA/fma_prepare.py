@@ -30,8 +30,8 @@ from typing import Sequence
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, require_folder,
-    run_prepare_command,
+    DatasetLayoutError, prepared_with, read_excluded_ids, readable_audio_row, record_options, require_file,
+    require_folder, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,28 +95,6 @@ def read_track_subsets(path: str | Path) -> dict[int, str]:
                 )
             subsets[int(row[0])] = row[column].strip()
     return subsets
-
-
-def read_excluded_ids(path: str | Path) -> set[int]:
-    """Track ids to leave out, one per line (leading zeros allowed, blank lines ignored).
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "broken.txt")
-    >>> _ = open(path, "w").write("001486\\n\\n5574\\n")
-    >>> sorted(read_excluded_ids(path))
-    [1486, 5574]
-    """
-    path = require_file(path, "a list of FMA track ids to exclude, one per line")
-    excluded = set()
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not line.strip().isdigit():
-            raise DatasetLayoutError(f"{path}, line {line_number}: {line.strip()!r} is not a track id")
-        excluded.add(int(line))
-    return excluded
 
 
 def track_audio_path(audio_folder: str | Path, track_id: int) -> Path:
