@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from prepare.fixtures_a import build_fma
+from prepare.fixtures_fma import build_fma
 from prepare.fixtures_magnatagatune import build_magnatagatune
 
 ROOT = Path(__file__).resolve().parents[1]

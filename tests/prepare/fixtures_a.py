@@ -1,4 +1,4 @@
-"""Tiny copies of the official layouts of MagnaTagATune, MTG-Jamendo, GTZAN, FMA and MedleyDB.
+"""Tiny copies of the official layouts of MTG-Jamendo and GTZAN.
 
 Each builder writes the dataset's real folder structure and annotation formats (quirks
 included) under a folder, with short generated noise as audio (mp3 where the dataset
@@ -7,10 +7,9 @@ ships mp3), and returns what a correct preparation must find there.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from .fixtures_common import CLIP_SECONDS, write_noise, write_undecodable
+from .fixtures_common import CLIP_SECONDS, write_noise
 
 
 # --- MTG-Jamendo ---------------------------------------------------------------------
@@ -88,52 +87,3 @@ def write_gtzan_split_lists(folder: Path, splits: dict[str, list[str]]) -> Path:
     for split, names in splits.items():
         (folder / f"{split}_filtered.txt").write_text("".join(f"{name.split('.')[0]}/{name}.wav\n" for name in names))
     return folder
-
-
-# --- FMA -----------------------------------------------------------------------------
-FMA_COLUMNS = [("album", "title"), ("artist", "name"), ("set", "split"), ("set", "subset"),
-               ("track", "genre_top"), ("track", "information"), ("track", "title")]
-FMA_TRACKS = {  # track id -> (split, subset)
-    2: ("training", "small"),
-    5: ("training", "small"),
-    10: ("training", "small"),
-    140: ("validation", "medium"),
-    1486: ("test", "medium"),
-    5574: ("training", "medium"),
-    3000: ("training", "large"),
-    155066: ("test", "medium"),
-}
-FMA_UNDECODABLE = 1486
-FMA_EMPTY = 5574
-
-
-def fma_name(track_id: int) -> str:
-    return f"{track_id:06d}"
-
-
-def build_fma(root: Path, archives: tuple[str, ...] = ("medium",)) -> Path:
-    """``fma_metadata/tracks.csv`` (three-row header, a multi-line quoted cell) and audio archives."""
-    (root / "fma_metadata").mkdir(parents=True)
-    with open(root / "fma_metadata" / "tracks.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["", *(level_1 for level_1, _ in FMA_COLUMNS)])
-        writer.writerow(["", *(level_2 for _, level_2 in FMA_COLUMNS)])
-        writer.writerow(["track_id", *([""] * len(FMA_COLUMNS))])
-        for track_id, (split, subset) in FMA_TRACKS.items():
-            information = "<p>Recorded live,\nsecond line</p>" if track_id == 2 else ""
-            writer.writerow([track_id, f"Album {track_id}", f"Artist {track_id}", split, subset, "Hip-Hop",
-                             information, f"Track {track_id}"])
-    members = {"small": {"small"}, "medium": {"small", "medium"}, "large": {"small", "medium", "large"}}
-    for archive in archives:
-        for index, (track_id, (_, subset)) in enumerate(FMA_TRACKS.items()):
-            if subset not in members[archive]:
-                continue
-            path = root / f"fma_{archive}" / fma_name(track_id)[:3] / f"{fma_name(track_id)}.mp3"
-            if track_id == FMA_UNDECODABLE:
-                write_undecodable(path)
-            elif track_id == FMA_EMPTY:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(b"")
-            else:
-                write_noise(path, 44100, seed=index, channels=2)
-    return root
