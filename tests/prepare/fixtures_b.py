@@ -1,4 +1,4 @@
-"""Tiny copies of the official layouts of GiantSteps, NSynth, EmoMusic and VocalSet.
+"""Tiny copies of the official layouts of NSynth, EmoMusic and VocalSet.
 
 Each builder writes the dataset's real folder structure and annotation formats
 (quirks included) under a folder, with short generated noise as audio, and returns
@@ -11,48 +11,6 @@ import json
 from pathlib import Path
 
 from .fixtures_common import write_noise
-
-
-# GiantSteps: test keys spelt as the dataset does (sharps and flats mixed), with the
-# normalised label each must become.
-GIANTSTEPS_TEST_KEYS = {
-    "10089": ("Eb minor", "Eb minor"),
-    "1030011": ("F# minor", "Gb minor"),
-    "1058812": ("A major", "A major"),
-    "1084996": ("C# major", "Db major"),
-    "1120005": ("Bb minor", "Bb minor"),
-    "1139571": ("G minor", "G minor"),
-}
-# MTG-key: 20 usable tracks, plus ones the protocol drops.
-GIANTSTEPS_MTG_KEPT = {str(3000000 + index): key for index, key in enumerate(
-    ["C major", "A minor", "D# minor", "Gb major", "E minor", "B major", "F minor", "Ab major", "C# minor", "G major",
-     "D minor", "Eb major", "A# minor", "E major", "F# major", "C minor", "B minor", "D major", "G# minor", "F major"]
-)}
-GIANTSTEPS_MTG_DROPPED = {
-    "4000001": ("-", 2),
-    "4000002": ("D dorian", 2),
-    "4000003": ("A minor / C major", 2),
-    "4000004": ("E minor", 1),
-    "4000005": ("Bb major", 0),
-}
-
-
-def build_giantsteps(root: Path) -> dict:
-    """GiantSteps Key (test) and GiantSteps-MTG-key (train) repositories side by side."""
-    key_dataset = root / "giantsteps-key-dataset"
-    (key_dataset / "annotations" / "key").mkdir(parents=True)
-    for index, (track_id, (text, _)) in enumerate(GIANTSTEPS_TEST_KEYS.items()):
-        (key_dataset / "annotations" / "key" / f"{track_id}.LOFI.key").write_text(text)
-        write_noise(key_dataset / "audio" / f"{track_id}.LOFI.mp3", 44100, seed=index)
-    mtg = root / "giantsteps-mtg-key-dataset"
-    (mtg / "annotations").mkdir(parents=True)
-    lines = ["ID\tMANUAL KEY\tC\tGLOBAL KEY"]
-    lines += [f"{track_id}\t{key}\t2\t{key}" for track_id, key in GIANTSTEPS_MTG_KEPT.items()]
-    lines += [f"{track_id}\t{key}\t{confidence}\t-" for track_id, (key, confidence) in GIANTSTEPS_MTG_DROPPED.items()]
-    (mtg / "annotations" / "annotations.txt").write_text("\n".join(lines) + "\n")
-    for index, track_id in enumerate([*GIANTSTEPS_MTG_KEPT, *GIANTSTEPS_MTG_DROPPED]):
-        write_noise(mtg / "audio" / f"{track_id}.LOFI.mp3", 44100, seed=100 + index)
-    return {"train": 18, "valid": 2, "test": len(GIANTSTEPS_TEST_KEYS)}
 
 
 # NSynth: (instrument family, source, instrument number, pitch, velocity) per split;
