@@ -1,4 +1,4 @@
-"""Tiny copies of the official layouts of MagnaTagATune, MTG-Jamendo, GTZAN, FMA and MedleyDB.
+"""Tiny copies of the official layouts of MagnaTagATune, GTZAN, FMA and MedleyDB.
 
 Each builder writes the dataset's real folder structure and annotation formats (quirks
 included) under a folder, with short generated noise as audio (mp3 where the dataset
@@ -77,56 +77,6 @@ def build_magnatagatune(root: Path) -> dict:
                 if split_of[mp3_path[0]] == split and labels(tags, selected) and clip_id != broken[0]
             }
     return {"manifests": expected, "top50": top50, "broken": broken[0], "clip_paths": {c[0]: c[1] for c in clips}}
-
-
-# --- MTG-Jamendo ---------------------------------------------------------------------
-JAMENDO_TRACKS = {  # track number -> tags over all categories
-    948: ["genre---rock", "genre---pop", "instrument---guitar", "mood/theme---energetic"],
-    1012: ["genre---electronic", "instrument---synthesizer"],
-    1100: ["genre---classical", "instrument---piano", "mood/theme---calm"],
-    2205: ["genre---jazz", "instrument---saxophone"],
-    3319: ["genre---pop", "mood/theme---happy", "instrument---voice"],
-    4401: ["genre---ambient", "mood/theme---relaxing"],
-    5586: ["genre---rock", "instrument---drums", "instrument---bass"],
-    6650: ["genre---folk", "instrument---acousticguitar", "mood/theme---sad"],
-    7701: ["genre---hiphop", "mood/theme---dark"],
-    8899: ["genre---soundtrack", "instrument---strings", "mood/theme---epic"],
-}
-JAMENDO_SPLITS = {"train": [948, 1012, 1100, 2205, 3319, 4401], "validation": [5586, 6650], "test": [7701, 8899]}
-JAMENDO_PREFIXES = {"top50tags": "", "genre": "genre---", "moodtheme": "mood/theme---", "instrument": "instrument---"}
-
-
-def jamendo_track_id(number: int) -> str:
-    return f"track_{number:07d}"
-
-
-def build_mtg_jamendo(root: Path, low_quality: bool = False) -> dict:
-    """``data/splits/split-0/autotagging_<task>-<split>.tsv`` and the audio download.
-
-    Rows carry their tags as extra tab-separated fields after ``DURATION`` (longer than
-    the header), as in the official files; a track without a tag of a task is absent
-    from that task's files.
-    """
-    splits_folder = root / "data" / "splits" / "split-0"
-    splits_folder.mkdir(parents=True)
-    expected = {}
-    for task, prefix in JAMENDO_PREFIXES.items():
-        for split, numbers in JAMENDO_SPLITS.items():
-            lines = ["TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"]
-            chosen = {}
-            for number in numbers:
-                tags = [tag for tag in JAMENDO_TRACKS[number] if tag.startswith(prefix)]
-                if tags:
-                    chosen[jamendo_track_id(number)] = ";".join(tags)
-                    lines.append("\t".join([jamendo_track_id(number), f"artist_{number:06d}", f"album_{number:06d}",
-                                            f"{number % 100:02d}/{number}.mp3", "212.7", *tags]))
-            (splits_folder / f"autotagging_{task}-{split}.tsv").write_text("\n".join(lines) + "\n")
-            expected[f"{'valid' if split == 'validation' else split}_{task}"] = chosen
-    audio_folder = root / ("audio-low" if low_quality else "audio")
-    for index, number in enumerate(JAMENDO_TRACKS):
-        name = f"{number}.low.mp3" if low_quality else f"{number}.mp3"
-        write_noise(audio_folder / f"{number % 100:02d}" / name, 44100, seed=index, channels=2)
-    return expected
 
 
 # --- GTZAN ---------------------------------------------------------------------------
