@@ -25,10 +25,11 @@ from prepare.fixtures_a import (
     build_medleydb,
     write_gtzan_split_lists,
 )
-from prepare.fixtures_b import build_emomusic, build_nsynth, build_vocalset
+from prepare.fixtures_b import build_emomusic, build_vocalset
 from prepare.fixtures_common import load_prepare_module
 from prepare.fixtures_giantsteps import build_giantsteps
 from prepare.fixtures_mtg_jamendo import build_mtg_jamendo
+from prepare.fixtures_nsynth import build_nsynth
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics

@@ -1,4 +1,4 @@
-"""Tiny copies of the official layouts of NSynth, EmoMusic and VocalSet.
+"""Tiny copies of the official layouts of EmoMusic and VocalSet.
 
 Each builder writes the dataset's real folder structure and annotation formats
 (quirks included) under a folder, with short generated noise as audio, and returns
@@ -7,59 +7,9 @@ what a correct preparation must find there.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .fixtures_common import write_noise
-
-
-# NSynth: (instrument family, source, instrument number, pitch, velocity) per split;
-# pitches 9 and 120 lie outside the piano range and leave the pitch task only.
-NSYNTH_NOTES = {
-    "train": [("bass", "synthetic", 33, 9, 100), ("bass", "synthetic", 33, 40, 50), ("keyboard", "acoustic", 1, 60, 75),
-              ("reed", "acoustic", 4, 72, 127), ("synth_lead", "synthetic", 2, 84, 25), ("mallet", "electronic", 7, 120, 50),
-              ("guitar", "acoustic", 3, 21, 100), ("organ", "electronic", 5, 108, 100)],
-    "valid": [("bass", "synthetic", 34, 40, 100), ("reed", "acoustic", 6, 60, 50), ("mallet", "electronic", 8, 9, 25)],
-    "test": [("keyboard", "acoustic", 9, 60, 100), ("guitar", "acoustic", 10, 72, 100), ("vocal", "synthetic", 11, 48, 50),
-             ("organ", "electronic", 12, 36, 127)],
-}
-NSYNTH_FAMILIES = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal"]
-NSYNTH_SOURCES = ["acoustic", "electronic", "synthetic"]
-
-
-def nsynth_entry(family: str, source: str, number: int, pitch: int, velocity: int) -> dict:
-    """One ``examples.json`` entry with every field of the official metadata."""
-    instrument_str = f"{family}_{source}_{number:03d}"
-    return {
-        "note": number * 1000 + pitch,
-        "note_str": f"{instrument_str}-{pitch:03d}-{velocity:03d}",
-        "instrument": number,
-        "instrument_str": instrument_str,
-        "pitch": pitch,
-        "velocity": velocity,
-        "sample_rate": 16000,
-        "qualities": [0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-        "qualities_str": ["dark"],
-        "instrument_family": NSYNTH_FAMILIES.index(family),
-        "instrument_family_str": family,
-        "instrument_source": NSYNTH_SOURCES.index(source),
-        "instrument_source_str": source,
-    }
-
-
-def build_nsynth(root: Path) -> dict:
-    """``nsynth-{train,valid,test}/examples.json`` and ``audio/<note_str>.wav``."""
-    expected = {}
-    for split, notes in NSYNTH_NOTES.items():
-        entries = [nsynth_entry(*note) for note in notes]
-        folder = root / f"nsynth-{split}"
-        folder.mkdir(parents=True)
-        (folder / "examples.json").write_text(json.dumps({entry["note_str"]: entry for entry in entries}, indent=4))
-        for index, entry in enumerate(entries):
-            write_noise(folder / "audio" / f"{entry['note_str']}.wav", 16000, seed=index)
-        expected[f"pitch_{split}"] = {entry["note_str"]: str(entry["pitch"]) for entry in entries if 21 <= entry["pitch"] <= 108}
-        expected[f"instrument_family_{split}"] = {entry["note_str"]: entry["instrument_family_str"] for entry in entries}
-    return expected
 
 
 # EmoMusic: song id -> (mean_arousal, mean_valence, MediaEval 2013 set); ids skip the
