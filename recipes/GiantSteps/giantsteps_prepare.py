@@ -1,6 +1,6 @@
 """Prepare GiantSteps key manifests (train/valid on GiantSteps-MTG-key, test on GiantSteps Key).
 
-The protocol of JukeMIR (Castellon et al. 2021), which MARBLE and SemiSupCon follow:
+The protocol of JukeMIR (Castellon et al. 2021), which MARBLE's preprocessing copies:
 train on the GiantSteps-MTG-key dataset, keeping only tracks whose manual annotation is
 one major/minor key with the annotator's highest confidence (1,159 of 1,486 tracks);
 split those by artist into train and validation (923 / 236 tracks, JukeMIR's rule, see
