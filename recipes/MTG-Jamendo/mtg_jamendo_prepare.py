@@ -170,8 +170,7 @@ def prepare_mtg_jamendo(
     if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("MTG-Jamendo manifests already in %s, skipping preparation", save_folder)
         return manifests
-    splits_folder = split_file(data_folder, tasks[0], "train", split_index).parent
-    if not splits_folder.is_dir():
+    if not split_file(data_folder, TASKS[0], "train", split_index).parent.is_dir():
         raise layout_mismatch(
             data_folder,
             f"data/splits/split-{split_index}/autotagging_<task>-<train|validation|test>.tsv "
