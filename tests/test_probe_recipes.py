@@ -26,8 +26,9 @@ from prepare.fixtures_a import (
     build_mtg_jamendo,
     write_gtzan_split_lists,
 )
-from prepare.fixtures_b import build_emomusic, build_giantsteps, build_nsynth, build_vocalset
+from prepare.fixtures_b import build_giantsteps, build_nsynth, build_vocalset
 from prepare.fixtures_common import load_prepare_module
+from prepare.fixtures_emomusic import build_emomusic
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics

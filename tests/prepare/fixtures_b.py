@@ -104,33 +104,6 @@ def build_nsynth(root: Path) -> dict:
     return expected
 
 
-# EmoMusic: song id -> (mean_arousal, mean_valence, MediaEval 2013 set); ids skip the
-# removed duplicates as the real list does.
-EMOMUSIC_SONGS = {
-    **{song_id: (3.0 + song_id / 100, 5.0 - song_id / 100, "development") for song_id in range(2, 42, 2)},
-    **{song_id: (4.5, 6.25, "evaluation") for song_id in (1001, 1005, 1010, 1013)},
-}
-EMOMUSIC_REMOVED = (3, 5)
-
-
-def build_emomusic(root: Path) -> dict:
-    """``clips_45seconds/``, ``annotations/static_annotations.csv`` and ``songs_info.csv``."""
-    (root / "annotations").mkdir(parents=True)
-    annotation_lines = ["song_id, mean_arousal, std_arousal, mean_valence, std_valence"]
-    info_lines = ['song_id,file_name,Artist,Song title,start of the segment (min.sec),'
-                  'end of the segment (min.sec),Genre,Mediaeval 2013 set']
-    for song_id, (arousal, valence, song_set) in EMOMUSIC_SONGS.items():
-        annotation_lines.append(f"{song_id},{arousal},0.94,{valence},0.63")
-        info_lines.append(f'{song_id},{song_id}.mp3,"Artist {song_id}, the band","Title {song_id}",0.45,1.30,Rock,{song_set}')
-        write_noise(root / "clips_45seconds" / f"{song_id}.mp3", 44100, seed=song_id)
-    annotation_lines.append(annotation_lines[1])  # the same song annotated twice
-    for song_id in EMOMUSIC_REMOVED:
-        info_lines.append(f'{song_id},{song_id}.mp3,"Someone","Removed {song_id}",0.00,0.45,Pop,development')
-    (root / "annotations" / "static_annotations.csv").write_text("\n".join(annotation_lines) + "\n")
-    (root / "songs_info.csv").write_text("\n".join(info_lines) + "\n")
-    return {"train": 18, "valid": 2, "test": 4}
-
-
 # VocalSet: technique folders per context, with the real quirks (``vibrado``) and the
 # variants that are not among the 10 techniques.
 VOCALSET_FOLDERS = {
