@@ -102,26 +102,3 @@ def build_nsynth(root: Path) -> dict:
         expected[f"pitch_{split}"] = {entry["note_str"]: str(entry["pitch"]) for entry in entries if 21 <= entry["pitch"] <= 108}
         expected[f"instrument_family_{split}"] = {entry["note_str"]: entry["instrument_family_str"] for entry in entries}
     return expected
-
-
-# VocalSet: technique folders per context, with the real quirks (``vibrado``) and the
-# variants that are not among the 10 techniques.
-VOCALSET_FOLDERS = {
-    "arpeggios": ["belt", "vibrato", "fast_forte", "lip_trill"],
-    "long_tones": ["vibrado", "trill", "messa", "straight"],
-    "excerpts": ["spoken", "breathy"],
-}
-VOCALSET_SINGERS = ("f1", "f2", "m3", "m8")
-
-
-def build_vocalset(root: Path) -> dict:
-    """``FULL/<singer>/<context>/<technique>/<singer>_<context>_<technique>_a.wav``, plus macOS litter."""
-    for index, singer in enumerate(VOCALSET_SINGERS):
-        for context, techniques in VOCALSET_FOLDERS.items():
-            for technique in techniques:
-                folder = root / "FULL" / singer / context / technique
-                write_noise(folder / f"{singer}_{context}_{technique}_a.wav", 44100, seed=index, seconds=0.1)
-    (root / "FULL" / "f1" / "arpeggios" / "belt" / "._f1_arpeggios_belt_a.wav").write_bytes(b"\0" * 16)
-    (root / "FULL" / "__MACOSX").mkdir()
-    files_per_singer = sum(len(techniques) for techniques in VOCALSET_FOLDERS.values())
-    return {"singers": VOCALSET_SINGERS, "files_per_singer": files_per_singer, "technique_files_per_singer": files_per_singer - 2}
