@@ -19,16 +19,14 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from prepare.fixtures_a import (
-    GTZAN_GENRES,
-    build_gtzan,
     build_magnatagatune,
     build_medleydb,
     build_mtg_jamendo,
-    write_gtzan_split_lists,
 )
 from prepare.fixtures_b import build_giantsteps, build_nsynth
 from prepare.fixtures_common import load_prepare_module
 from prepare.fixtures_emomusic import build_emomusic
+from prepare.fixtures_gtzan import GTZAN_GENRES, build_gtzan, write_gtzan_split_lists
 from prepare.fixtures_vocalset import build_vocalset
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
