@@ -119,6 +119,14 @@ def test_archive_unzipped_into_its_own_folder_is_found(dataset, tmp_path):
     assert all(f"/VocalSet1-2/{expected['view'].name}/" in row["wav"] for row in rows["technique_train"].values())
 
 
+def test_two_copies_below_data_folder_are_refused(tmp_path):
+    build_vocalset(tmp_path / "VocalSet11", version="1.1")
+    build_vocalset(tmp_path / "VocalSet1-2", version="1.2")
+    with pytest.raises(DatasetLayoutError, match=r"holds several VocalSet copies \(.*VocalSet1-2/data_by_singer, "
+                                                 r".*VocalSet11/FULL\); point data_folder at one of them"):
+        vocalset.prepare_vocalset(tmp_path, tmp_path / "manifests")
+
+
 def test_wrong_layout_names_the_expected_layout_and_what_was_found(dataset):
     data_folder, save_folder, expected = dataset
     expected["view"].rename(data_folder / "singers")
