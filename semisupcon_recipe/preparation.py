@@ -54,6 +54,34 @@ def require_folder(path: str | Path, what: str) -> Path:
     return path
 
 
+def layout_mismatch(data_folder: str | Path, expected: str, limit: int = 12) -> DatasetLayoutError:
+    """The error for a data_folder without the expected layout: what was expected, what is there.
+
+    ``expected`` describes the layout in words; the message lists the folder's entries
+    (folders with a trailing ``/``, at most ``limit`` of them) so that the user sees
+    what they pointed at.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "Data").mkdir(); _ = (root / "notes.txt").write_text("")
+    >>> print(str(layout_mismatch(root, "genres/<genre>/*.wav")).replace(str(root), "ROOT"))
+    ROOT does not have the expected layout: expected genres/<genre>/*.wav; found Data/, notes.txt
+    >>> print(str(layout_mismatch(root / "absent", "genres/")).replace(str(root), "ROOT"))
+    ROOT/absent does not have the expected layout: expected genres/; found no such folder
+    """
+    data_folder = Path(data_folder)
+    if not data_folder.is_dir():
+        found = "no such folder"
+    else:
+        entries = sorted(f"{entry.name}/" if entry.is_dir() else entry.name for entry in data_folder.iterdir())
+        found = ", ".join(entries[:limit]) or "an empty folder"
+        if len(entries) > limit:
+            found += f" (and {len(entries) - limit} more)"
+    return DatasetLayoutError(f"{data_folder} does not have the expected layout: expected {expected}; found {found}")
+
+
 def audio_row(item_id: str, wav_path: str | Path, labels: str | list[str] = "", **extra: object) -> dict:
     """One manifest row for an audio file, its duration read from the file header.
 
