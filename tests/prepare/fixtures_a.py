@@ -1,4 +1,4 @@
-"""Tiny copies of the official layouts of MagnaTagATune, GTZAN, FMA and MedleyDB.
+"""Tiny copies of the official layouts of MagnaTagATune, FMA and MedleyDB.
 
 Each builder writes the dataset's real folder structure and annotation formats (quirks
 included) under a folder, with short generated noise as audio (mp3 where the dataset
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .fixtures_common import CLIP_SECONDS, write_noise, write_undecodable
+from .fixtures_common import write_noise, write_undecodable
 
 
 # --- MagnaTagATune -------------------------------------------------------------------
@@ -77,33 +77,6 @@ def build_magnatagatune(root: Path) -> dict:
                 if split_of[mp3_path[0]] == split and labels(tags, selected) and clip_id != broken[0]
             }
     return {"manifests": expected, "top50": top50, "broken": broken[0], "clip_paths": {c[0]: c[1] for c in clips}}
-
-
-# --- GTZAN ---------------------------------------------------------------------------
-GTZAN_GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
-
-
-def build_gtzan(root: Path, clips_per_genre: int = 100, folder: str = "genres", extension: str = ".wav",
-                seconds: float = CLIP_SECONDS) -> Path:
-    """``<folder>/<genre>/<genre>.000NN<extension>`` for every genre; returns ``root``.
-
-    One noise file per genre is written and its bytes copied to the genre's other
-    clips, which keeps the full 1000-clip layout fast to build.
-    """
-    for genre_index, genre in enumerate(GTZAN_GENRES):
-        first = write_noise(root / folder / genre / f"{genre}.00000{extension}", 22050, seed=genre_index, seconds=seconds)
-        audio = first.read_bytes()
-        for number in range(1, clips_per_genre):
-            (first.parent / f"{genre}.{number:05d}{extension}").write_bytes(audio)
-    return root
-
-
-def write_gtzan_split_lists(folder: Path, splits: dict[str, list[str]]) -> Path:
-    """``<split>_filtered.txt`` files with one ``<genre>/<name>.wav`` per line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, names in splits.items():
-        (folder / f"{split}_filtered.txt").write_text("".join(f"{name.split('.')[0]}/{name}.wav\n" for name in names))
-    return folder
 
 
 # --- FMA -----------------------------------------------------------------------------
