@@ -229,6 +229,15 @@ def find_track_folders(data_folder: Path) -> dict[str, Path]:
     DatasetLayoutError
         None of the three folders holds a track folder; names the expected layout and
         what ``data_folder`` holds.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> for folder in ("V1/Band_Song", "V2/Duo_Tune", "Audio/Band_Song"):
+    ...     (root / folder).mkdir(parents=True)
+    >>> {track: folder.parent.name for track, folder in find_track_folders(root).items()}
+    {'Band_Song': 'Audio', 'Duo_Tune': 'V2'}
     """
     tracks: dict[str, Path] = {}
     repeated = []
