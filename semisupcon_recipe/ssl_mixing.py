@@ -393,17 +393,18 @@ def load_weights_only(module: nn.Module, path: str | Path) -> None:
 
 
 def initialise_from_ssl_run(
-    encoder: nn.Module, run_folder: str | Path, parts: Mapping[str, str], collect_in: str | Path
-) -> Path:
+    encoder: nn.Module, run_folder: str | Path | None, parts: Mapping[str, str], collect_in: str | Path
+) -> Path | None:
     """Load encoder weights from a SpeechBrain SSL run folder with SpeechBrain's ``Pretrainer``.
 
     Parameters
     ----------
     encoder : nn.Module
         The encoder to initialise (in place).
-    run_folder : str or Path
+    run_folder : str or Path or None
         A BEST-RQ / wav2vec 2.0 run (output folder, ``save/`` or one ``CKPT+`` folder);
-        the checkpoint is chosen by :func:`find_ssl_checkpoint`.
+        the checkpoint is chosen by :func:`find_ssl_checkpoint`. ``None``: nothing is
+        loaded (the encoder keeps its random initialisation).
     parts : mapping
         Checkpoint file stem -> attribute of ``encoder`` it fills (``""``: the whole
         encoder). SpeechBrain's BEST-RQ recipe: ``{model: lobe}`` for
@@ -416,7 +417,7 @@ def initialise_from_ssl_run(
 
     Returns
     -------
-    Path
+    Path or None
         The checkpoint loaded.
 
     Example
@@ -432,6 +433,8 @@ def initialise_from_ssl_run(
     """
     from speechbrain.utils.parameter_transfer import Pretrainer
 
+    if run_folder is None:
+        return None
     checkpoint = find_ssl_checkpoint(run_folder)
     loadables, paths = {}, {}
     for stem, attribute in parts.items():
