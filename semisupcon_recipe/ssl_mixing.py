@@ -443,6 +443,7 @@ def initialise_from_ssl_run(
             raise FileNotFoundError(f"{path} not found: the SSL run's checkpoints have no `{stem}` recoverable; check `parts` in the yaml")
         loadables[stem] = encoder.get_submodule(attribute) if attribute else encoder
         paths[stem] = str(path)
+    Path(collect_in).mkdir(parents=True, exist_ok=True)
     pretrainer = Pretrainer(
         collect_in=collect_in,
         loadables=loadables,
