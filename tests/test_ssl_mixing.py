@@ -138,3 +138,27 @@ def test_a_run_of_another_architecture_is_refused_with_the_file_named(tmp_path):
 def test_a_folder_without_checkpoints_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no SpeechBrain checkpoint"):
         initialise_from_ssl_run(torch.nn.Linear(1, 1), tmp_path, {"model": ""}, tmp_path / "init")
+
+
+@pytest.mark.parametrize(
+    "yaml_name, sizes",
+    [
+        ("bestrq_semisupcon.yaml", {"d_model": 576, "nhead": 8, "num_layers": 12, "d_ffn": 2048}),
+        ("wav2vec2_semisupcon.yaml", {"embedding_dim": 768, "num_layers": 12, "nhead": 8, "d_ffn": 3072}),
+    ],
+)
+def test_joint_yaml_with_speechbrains_sizes_builds_the_architecture_of_speechbrains_recipe(tmp_path, yaml_name, sizes):
+    """The command-line sizes the docs give make the encoder of SpeechBrain's LibriSpeech recipe."""
+    hparams = load(HPARAMS / yaml_name, tmp_path, **sizes)
+    encoder = hparams["modules"]["encoder"]
+    if yaml_name.startswith("bestrq"):
+        reference = bestrq_modules(n_mels=80, channels=(128, 32), d_model=576, nhead=8, num_layers=12, d_ffn=2048)
+        pairs = [(encoder.lobe, reference["model"])]
+    else:
+        reference = wav2vec2_modules(channels=(512,) * 7, kernels=(11, 3, 3, 3, 3, 3, 3), strides=(5, 2, 2, 2, 2, 3, 3),
+                                     d_model=768, nhead=8, num_layers=12, d_ffn=3072)
+        pairs = [(encoder.latent_extractor, reference["latent_extractor"]), (encoder.latent_encoder, reference["latent_encoder"])]
+    for ours, theirs in pairs:
+        assert {key: value.shape for key, value in ours.state_dict().items()} == {
+            key: value.shape for key, value in theirs.state_dict().items()
+        }
