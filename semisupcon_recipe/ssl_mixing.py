@@ -270,11 +270,16 @@ class JointSSLBrain(SemiSupConBrain):
     ``ssl_objective(encoder, waveforms) -> (loss, statistics)``). Expected ``hparams``:
     those of :class:`SemiSupConBrain` plus ``ssl_weight`` and ``semisupcon_weight``
     (>= 0, not both 0). The SSL branch sees the clean views; the SemiSupCon branch
-    the augmented ones.
+    the augmented ones. One process only: under torchrun an SSL weight is refused.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.distributed_launch and self.hparams.ssl_weight:
+            raise ValueError(
+                "the joint SSL + SemiSupCon recipes run on one process (the SSL branch calls the encoder outside "
+                "DDP); launch without torchrun, or set ssl_weight: 0"
+            )
         weights = (float(self.hparams.ssl_weight), float(self.hparams.semisupcon_weight))
         if min(weights) < 0 or max(weights) == 0:
             raise ValueError(
