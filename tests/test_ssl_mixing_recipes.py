@@ -15,6 +15,7 @@ from pretrain_fixtures import make_tone_dataset
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.interop import hear
 from semisupcon_recipe.interop.export import load_exported, load_sliding_encoder
+from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from speechbrain_ssl_reference import bestrq_modules, bestrq_recipe_loss, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,18 @@ def test_recipe_trains_exports_and_the_export_loads_in_every_interop_path(manife
     scene = hear.get_scene_embeddings(audio, model)
     assert scene.shape == (2, model.scene_embedding_size)
     assert torch.allclose(scene, frames.mean(dim=1), atol=1e-5)
+
+    inference = SemiSupConEncoder.from_hparams(source=str(exported), savedir=str(tmp_path / "pretrained"))
+    assert torch.allclose(inference.encode_batch(audio, torch.ones(2)), scene, atol=1e-5)
+
+    import semisupcon_recipe.interop.s3prl  # noqa: F401  (shims, then registers the upstream)
+    from s3prl.nn import S3PRLUpstream
+
+    upstream = S3PRLUpstream("semisupcon_local", path_or_url=str(exported)).eval()
+    with torch.no_grad():
+        hidden, hidden_lengths = upstream(audio, torch.LongTensor([20000, 20000]))
+    assert hidden[-1].shape[0] == 2 and hidden[-1].shape[-1] == metadata["embedding_dim"]
+    assert torch.isfinite(hidden[-1]).all()
 
 
 def speechbrain_bestrq_run(folder, manifests, steps=2):
