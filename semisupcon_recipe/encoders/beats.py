@@ -22,6 +22,9 @@ class BEATsEncoder(nn.Module):
 
     Parameters
     ----------
+    sample_rate : int
+        Must be 16000: BEATs computes its filterbanks at 16 kHz (set the recipe's
+        ``sample_rate`` to 16000 so views are read at that rate).
     embedding_dim : int
         Transformer width ``D`` (``encoder_embed_dim``).
     patch_dim : int
@@ -41,12 +44,15 @@ class BEATsEncoder(nn.Module):
     torch.Size([2, 8, 16])
     >>> encoder(torch.randn(2, 3200)).shape
     torch.Size([2, 16])
+    >>> BEATsEncoder(sample_rate=22050)
+    Traceback (most recent call last):
+    ...
+    ValueError: BEATs computes its filterbanks at 16 kHz, got sample_rate 22050; set sample_rate: 16000 in the yaml
     """
-
-    sample_rate = 16000  # BEATs' filterbanks are computed at 16 kHz
 
     def __init__(
         self,
+        sample_rate: int = 16000,
         embedding_dim: int = 768,
         patch_dim: int = 512,
         num_layers: int = 12,
@@ -57,6 +63,11 @@ class BEATsEncoder(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
+        if int(sample_rate) != 16000:
+            raise ValueError(
+                f"BEATs computes its filterbanks at 16 kHz, got sample_rate {sample_rate}; set sample_rate: 16000 in the yaml"
+            )
+        self.sample_rate = 16000
         self.embedding_dim = int(embedding_dim)
         config = beats.BEATsConfig(
             {
