@@ -27,7 +27,7 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
 
     If ``record`` exists, the IDs it lists are returned (a resumed run keeps its
     subset); otherwise the subset is drawn with ``seed`` and written there, one ID
-    per line. ``fraction`` is applied exactly once (the reference code applies it
+    per line (an ID may contain spaces). ``fraction`` is applied exactly once (the reference code applies it
     twice).
 
     Example
@@ -39,8 +39,13 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"p_s (labeled_data_fraction) must lie in [0, 1], got {fraction}")
+    unwritable = [item for item in ids if not item or "\n" in item or "\r" in item]
+    if unwritable:
+        raise ValueError(f"IDs must be non-empty and on one line; found {unwritable[:3]}: fix the manifest's ID column")
     if record is not None and Path(record).is_file():
-        kept = Path(record).read_text(encoding="utf-8").split()
+        kept = Path(record).read_text(encoding="utf-8").split("\n")  # one ID per line, spaces included
+        if kept[-1] == "":
+            kept.pop()
         unknown = sorted(set(kept) - set(ids))
         if unknown:
             raise ValueError(f"{record} lists IDs not in the labeled manifest (e.g. {unknown[:3]}); delete it to redraw")
