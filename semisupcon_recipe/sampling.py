@@ -137,6 +137,13 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
         self.batch_size = int(batch_size)
         self.num_labeled = math.floor(self.batch_size * labeled_share)
         self.num_unlabeled = self.batch_size - self.num_labeled
+        if labeled_share > 0 and self.num_labeled == 0:
+            raise ValueError(
+                f"b_s (labeled_share) = {labeled_share} with batch_size {self.batch_size} gives "
+                f"floor({self.batch_size} * {labeled_share}) = 0 labeled clips per batch: the labels would never be "
+                f"used; raise batch_size to at least {math.ceil(1 / labeled_share)}, or set labeled_share to 0 for "
+                f"self-supervised training"
+            )
         for name, pool, needed in (("labeled", self.labeled, self.num_labeled), ("unlabeled", self.unlabeled, self.num_unlabeled)):
             if needed and not pool:
                 raise ValueError(f"every batch needs {needed} {name} clips but the {name} pool is empty; check the manifests, p_s and b_s")
