@@ -137,7 +137,7 @@ def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_pa
 def refused(args, timeout=300):
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode != 0, "the run should have been refused"
-    return result.stderr
+    return result.stdout + result.stderr  # SpeechBrain logs the error to the console (stdout)
 
 
 def test_rerun_with_changed_method_settings_is_refused_listing_each_difference(manifests, tmp_path):
