@@ -92,7 +92,7 @@ def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifest
                 brain = yaml.safe_load((folder / "brain.ckpt").read_text())
                 for name in ("encoder", "projector", "optimizer"):  # written last: the save is complete
                     torch.load(folder / f"{name}.ckpt", weights_only=True)
-            except (OSError, EOFError, RuntimeError, yaml.YAMLError):
+            except Exception:  # a file still being written
                 continue
             if meta and brain and not meta.get("end-of-epoch", True) and brain.get("optimizer_step", 0) >= 8:
                 killed_at = brain["optimizer_step"]
