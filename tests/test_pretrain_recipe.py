@@ -4,10 +4,8 @@ import fcntl
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,8 @@ TRAIN = ROOT / "recipes" / "Generic" / "pretrain" / "train.py"
 TINY = ROOT / "recipes" / "Generic" / "pretrain" / "hparams" / "tiny_cpu.yaml"
 
 pytestmark = pytest.mark.slow
+# Only a guard against a real hang (runs take seconds alone, minutes on a loaded machine).
+HANG_TIMEOUT_S = 800
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def command(manifests, output, *extra):
     ]
 
 
-def run(args, timeout=300):
+def run(args, timeout=HANG_TIMEOUT_S):
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -74,6 +74,26 @@ def epoch_line(output, epoch):
     return dict(re.findall(r"(\w[\w ]*?): ([^,\s]+)", line.replace(" - ", ", ")))
 
 
+# Runs the recipe and SIGKILLs it right after its N-th mid-epoch checkpoint is saved: the kill
+# lands at the same step on an idle or a loaded machine (no polling, no clock).
+KILL_AFTER_SAVE = """
+import os, runpy, signal, sys
+from speechbrain.utils.checkpoints import Checkpointer
+kill_after, saves = int(sys.argv.pop(1)), []
+original = Checkpointer.save_and_keep_only
+def save_then_maybe_die(self, *args, **kwargs):
+    result = original(self, *args, **kwargs)
+    if not kwargs.get("end_of_epoch", True):
+        saves.append(1)
+        if len(saves) == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return result
+Checkpointer.save_and_keep_only = save_then_maybe_die
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
 def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifests, tmp_path):
     # Two unreadable unlabeled clips: the resumed epoch must count the skips before the kill too.
     manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 2))
@@ -82,26 +102,14 @@ def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifest
     run(command(manifests, reference, *schedule))
 
     output = tmp_path / "killed"
-    process = subprocess.Popen(command(manifests, output, *schedule), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_at = None
-    deadline = time.time() + 240
-    while process.poll() is None and time.time() < deadline:
-        for folder in checkpoints(output):
-            try:
-                meta = yaml.safe_load((folder / "CKPT.yaml").read_text())
-                brain = yaml.safe_load((folder / "brain.ckpt").read_text())
-                for name in ("encoder", "projector", "optimizer"):  # written last: the save is complete
-                    torch.load(folder / f"{name}.ckpt", weights_only=True)
-            except Exception:  # a file still being written
-                continue
-            if meta and brain and not meta.get("end-of-epoch", True) and brain.get("optimizer_step", 0) >= 8:
-                killed_at = brain["optimizer_step"]
-        if killed_at:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait(timeout=60)
-    assert killed_at is not None, "no mid-epoch checkpoint appeared before the run ended"
+    args = command(manifests, output, *schedule)
+    # One save after each of the first 5 steps of epoch 1 (step 6 ends the epoch), so save 7 follows step 8.
+    killed = subprocess.run([args[0], "-c", KILL_AFTER_SAVE, "7", *args[1:]], cwd=ROOT, capture_output=True, timeout=HANG_TIMEOUT_S)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    newest = max(checkpoints(output), key=lambda folder: folder.stat().st_mtime)
+    assert not yaml.safe_load((newest / "CKPT.yaml").read_text())["end-of-epoch"]
+    killed_at = yaml.safe_load((newest / "brain.ckpt").read_text())["optimizer_step"]
+    assert 6 < killed_at < 12, f"killed at optimizer step {killed_at}, expected inside epoch 2"
 
     resumed = run(command(manifests, output, *schedule))
     assert "Loading a checkpoint" in resumed.stderr + resumed.stdout or "Loading a checkpoint" in (output / "log.txt").read_text()
@@ -125,18 +133,16 @@ def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_pa
     common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1"]
     run(command(manifests, tmp_path / "single", *common, "--batch_size=8"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}"]
+    # --standalone: torchrun binds its own free rendezvous port (no port chosen here and released).
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     args = command(manifests, tmp_path / "ddp", *common, "--batch_size=4", "--distributed_backend=gloo")
-    result = subprocess.run(torchrun + args[1:], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(torchrun + args[1:], cwd=ROOT, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert first_step_loss(tmp_path / "ddp") == pytest.approx(first_step_loss(tmp_path / "single"), abs=1e-5)
     assert checkpoints(tmp_path / "ddp")
 
 
-def refused(args, timeout=300):
+def refused(args, timeout=HANG_TIMEOUT_S):
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode != 0, "the run should have been refused"
     return result.stdout + result.stderr  # SpeechBrain logs the error to the console (stdout)
