@@ -123,6 +123,11 @@ class SemiSupConBrain(sb.Brain):
     ``epoch_counter``, ``train_epoch_seed`` (an :class:`~semisupcon_recipe.data.EpochSeed`),
     ``log_interval`` (optimizer steps between loss lines in the log; the first step is
     always logged) and optional ``augment`` (applied to training views on the device).
+
+    The epoch's statistics (:class:`EpochStatistics`) are kept in the checkpoints, so an
+    epoch resumed mid-way logs the whole epoch; an epoch in which every clip drawn from
+    the labeled (or unlabeled) pool was unreadable stops the run with an
+    :class:`~semisupcon_recipe.audio.AudioError` naming the manifest.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -177,7 +182,6 @@ class SemiSupConBrain(sb.Brain):
         )
         return loss
 
-
     def _save_intra_epoch_ckpt(self) -> None:
         """Fold every process's statistics into the main process before it saves them."""
         self.statistics[sb.Stage.TRAIN].fold(self.device)
@@ -199,7 +203,7 @@ class SemiSupConBrain(sb.Brain):
         """
         for pool in POOLS:
             if statistics.skipped[pool] and not statistics.read[pool]:
-                manifest = self.hparams.labeled_manifest if pool == "labeled" else self.hparams.unlabeled_manifest
+                manifest = getattr(self.hparams, f"{pool}_manifest", f"the {pool} manifest")
                 raise AudioError(
                     f"epoch {epoch}: every {pool} clip drawn ({statistics.skipped[pool]} draws) was unreadable, so the "
                     f"{pool} pool contributes nothing and the run would silently train without it; check the wav "
