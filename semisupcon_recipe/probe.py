@@ -252,7 +252,6 @@ def _labels_not_in_train(kind: str, cells: Mapping[str, Mapping[str, str]]) -> d
     """
     if kind == "regression":
         return {}
-
     names = {split: set(LabelVocabulary.from_cells(kind, list(cells[split].values())).names) for split in SPLITS}
     unseen = {split: sorted(names[split] - names["train"]) for split in SPLITS if split != "train"}
     return {split: found for split, found in unseen.items() if found}

@@ -27,8 +27,8 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
 
     If ``record`` exists, the IDs it lists are returned (a resumed run keeps its
     subset); otherwise the subset is drawn with ``seed`` and written there, one ID
-    per line (an ID may contain spaces). ``fraction`` is applied exactly once (the reference code applies it
-    twice).
+    per line (an ID may contain spaces). ``fraction`` is applied exactly once (the
+    reference code applies it twice).
 
     Example
     -------
