@@ -130,7 +130,10 @@ def first_step_loss(output):
 
 def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_path):
     # Per-example normalisation and no augmentation: nothing depends on how the global batch is split.
-    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1"]
+    # Unreadable clips and mid-epoch checkpoints: the logged skips are those of the global batches.
+    manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 24))
+    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1",
+              "--ckpt_interval_steps=1"]
     run(command(manifests, tmp_path / "single", *common, "--batch_size=8"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # --standalone: torchrun binds its own free rendezvous port (no port chosen here and released).
@@ -140,6 +143,8 @@ def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     assert first_step_loss(tmp_path / "ddp") == pytest.approx(first_step_loss(tmp_path / "single"), abs=1e-5)
     assert checkpoints(tmp_path / "ddp")
+    skipped = int(epoch_line(tmp_path / "single", 1)["train skipped_items"])
+    assert skipped > 0 and int(epoch_line(tmp_path / "ddp", 1)["train skipped_items"]) == skipped
 
 
 def refused(args, timeout=HANG_TIMEOUT_S):
