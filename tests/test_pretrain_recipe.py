@@ -1,5 +1,6 @@
-"""The pretraining recipe end to end: three modes, resume after a kill, torchrun."""
+"""The pretraining recipe end to end: three modes, resume after a kill, torchrun, refused reruns."""
 
+import fcntl
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from pretrain_fixtures import make_tone_dataset
+from pretrain_fixtures import make_tone_dataset, with_unreadable_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "recipes" / "Generic" / "pretrain" / "train.py"
@@ -67,6 +68,12 @@ def test_each_mode_trains_and_checkpoints(manifests, tmp_path, labeled_share):
         assert (output / name).is_file()
 
 
+def epoch_line(output, epoch):
+    """The fields of one epoch's line of train_log.txt."""
+    line = next(line for line in (Path(output) / "train_log.txt").read_text().splitlines() if line.startswith(f"epoch: {epoch},"))
+    return dict(re.findall(r"(\w[\w ]*?): ([^,\s]+)", line.replace(" - ", ", ")))
+
+
 # Runs the recipe and SIGKILLs it right after its N-th mid-epoch checkpoint is saved: the kill
 # lands at the same step on an idle or a loaded machine (no polling, no clock).
 KILL_AFTER_SAVE = """
@@ -87,7 +94,9 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_killed_run_resumes_from_the_same_step(manifests, tmp_path):
+def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifests, tmp_path):
+    # Two unreadable unlabeled clips: the resumed epoch must count the skips before the kill too.
+    manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 2))
     schedule = ["--number_of_epochs=2", "--batches_per_epoch=6", "--ckpt_interval_steps=1"]
     reference = tmp_path / "uninterrupted"
     run(command(manifests, reference, *schedule))
@@ -108,6 +117,11 @@ def test_killed_run_resumes_from_the_same_step(manifests, tmp_path):
     expected, actual = final_encoder(reference), final_encoder(output)
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6, msg=f"{name} differs after resume")
+    expected, actual = epoch_line(reference, 2), epoch_line(output, 2)
+    assert int(expected["train skipped_items"]) > 0
+    assert actual.keys() == expected.keys()
+    for key, value in expected.items():
+        assert float(actual[key]) == pytest.approx(float(value), abs=1e-3), f"{key} of the resumed epoch"
 
 
 def first_step_loss(output):
@@ -116,7 +130,10 @@ def first_step_loss(output):
 
 def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_path):
     # Per-example normalisation and no augmentation: nothing depends on how the global batch is split.
-    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1"]
+    # Unreadable clips and mid-epoch checkpoints: the logged skips are those of the global batches.
+    manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 24))
+    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1",
+              "--ckpt_interval_steps=1"]
     run(command(manifests, tmp_path / "single", *common, "--batch_size=8"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # --standalone: torchrun binds its own free rendezvous port (no port chosen here and released).
@@ -126,3 +143,50 @@ def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     assert first_step_loss(tmp_path / "ddp") == pytest.approx(first_step_loss(tmp_path / "single"), abs=1e-5)
     assert checkpoints(tmp_path / "ddp")
+    skipped = int(epoch_line(tmp_path / "single", 1)["train skipped_items"])
+    assert skipped > 0 and int(epoch_line(tmp_path / "ddp", 1)["train skipped_items"]) == skipped
+
+
+def refused(args, timeout=HANG_TIMEOUT_S):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode != 0, "the run should have been refused"
+    return result.stdout + result.stderr  # SpeechBrain logs the error to the console (stdout)
+
+
+def test_rerun_with_changed_method_settings_is_refused_listing_each_difference(manifests, tmp_path):
+    output = tmp_path / "run"
+    run(command(manifests, output, "--labeled_data_fraction=0.5", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    subset = (output / "labeled_subset.txt").read_text()
+    error = refused(command(manifests, output, "--labeled_data_fraction=0.25", "--labeled_share=0.25", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert "other method settings" in error
+    assert "labeled_data_fraction: 0.5 there, 0.25 asked" in error and "labeled_share: 0.5 there, 0.25 asked" in error
+    assert (output / "labeled_subset.txt").read_text() == subset
+    # More epochs is not a method change: the run resumes.
+    run(command(manifests, output, "--labeled_data_fraction=0.5", "--number_of_epochs=2", "--batches_per_epoch=2"))
+    assert "epoch: 2" in (output / "train_log.txt").read_text()
+
+
+def test_second_pretraining_into_a_folder_in_use_is_refused(manifests, tmp_path):
+    output = tmp_path / "run"
+    output.mkdir()
+    with open(output / "pretraining.lock", "a+") as lock:  # as a running pretraining holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        error = refused(command(manifests, output, "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert "another pretraining (process 4242) is running into" in error
+    assert not (output / "train_log.txt").exists() and not (output / "labeled_subset.txt").exists()
+
+
+@pytest.mark.parametrize("pool", ["labeled", "unlabeled"])
+def test_a_wholly_unreadable_pool_stops_the_run(manifests, tmp_path, pool):
+    unreadable = with_unreadable_clips(None, tmp_path / "bad", 6, labels="class0" if pool == "labeled" else "")
+    chosen = (unreadable, manifests[1]) if pool == "labeled" else (manifests[0], unreadable)
+    error = refused(command(chosen, tmp_path / "run", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert f"every {pool} clip drawn" in error and str(unreadable) in error
+    assert not checkpoints(tmp_path / "run")
+
+
+def test_a_batch_without_any_labeled_clip_is_refused_up_front(manifests, tmp_path):
+    error = refused(command(manifests, tmp_path / "run", "--batch_size=1", "--labeled_share=0.5"))
+    assert "floor(1 * 0.5) = 0 labeled clips per batch" in error and "batch_size to at least 2" in error
