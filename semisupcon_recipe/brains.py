@@ -25,6 +25,25 @@ logger = logging.getLogger(__name__)
 STATISTICS = ("loss_labeled", "loss_unlabeled", "positives_self", "positives_label", "labeled_fraction")
 
 
+def view_targets(batch: ViewBatch, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clip ids ``(V,)``, labels ``(V,)`` or ``(V, C)`` and labeled mask ``(V,)`` of the
+    clip-major views of ``batch`` on ``device``: what the SemiSupCon objective takes with
+    the projections ``(V, P)``.
+
+    Example
+    -------
+    >>> batch = ViewBatch(["a", "b"], torch.zeros(2, 3, 5), torch.tensor([4, -1]), torch.tensor([True, False]))
+    >>> clip_ids, labels, labeled = view_targets(batch, "cpu")
+    >>> clip_ids.tolist(), labels.tolist(), labeled.tolist()
+    ([0, 0, 0, 1, 1, 1], [4, 4, 4, -1, -1, -1], [True, True, True, False, False, False])
+    """
+    num_clips, num_views = batch.views.shape[:2]
+    clip_ids = torch.arange(num_clips, device=device).repeat_interleave(num_views)  # (V,)
+    labels = batch.labels.to(device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
+    labeled = batch.labeled.to(device).repeat_interleave(num_views)  # (V,)
+    return clip_ids, labels, labeled
+
+
 class SemiSupConBrain(sb.Brain):
     """Brain for SemiSupCon pretraining (SSL-only, mixed and supervised-only alike).
 
@@ -68,10 +87,7 @@ class SemiSupConBrain(sb.Brain):
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
-        num_clips, num_views = batch.views.shape[:2]  # the views themselves were moved by compute_forward
-        clip_ids = torch.arange(num_clips, device=self.device).repeat_interleave(num_views)  # (V,)
-        labels = batch.labels.to(self.device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
-        labeled = batch.labeled.to(self.device).repeat_interleave(num_views)  # (V,)
+        clip_ids, labels, labeled = view_targets(batch, self.device)  # the views themselves were moved by compute_forward
         loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled)
         self._accumulate(self.hparams.loss.last_statistics, len(batch.skipped))
         return loss

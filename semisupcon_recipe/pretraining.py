@@ -74,6 +74,9 @@ def dataio_prep(hparams: dict) -> dict:
 def run_pretraining(hparams_file: str, run_opts: dict, overrides: str, hparams: dict) -> SemiSupConBrain:
     """Create the experiment folder, build the loaders and train; returns the Brain.
 
+    The Brain is ``brain_class`` from the yaml when it names one (a
+    :class:`SemiSupConBrain` subclass), else :class:`SemiSupConBrain`.
+
     Writes ``encoder_spec.yaml`` (for export and interop), the label vocabulary and
     the ``p_s`` draw into ``output_folder``; rerunning resumes from the checkpoints.
     """
@@ -95,7 +98,8 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str, hparams: 
     hparams["valid_manifests_given"] = valid_loader is not None
     hparams["checkpointer"].add_recoverable("dataloader-TRAIN", train_loader)
 
-    brain = SemiSupConBrain(
+    brain_class = hparams.get("brain_class", SemiSupConBrain)  # e.g. ssl_mixing.JointSSLBrain
+    brain = brain_class(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,

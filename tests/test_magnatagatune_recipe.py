@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prepare.fixtures_a import build_fma, build_magnatagatune
+from prepare.fixtures_fma import build_fma
+from prepare.fixtures_magnatagatune import build_magnatagatune
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "MagnaTagATune" / "pretrain"
