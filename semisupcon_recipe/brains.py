@@ -72,13 +72,22 @@ class SemiSupConBrain(sb.Brain):
         clip_ids = torch.arange(num_clips, device=self.device).repeat_interleave(num_views)  # (V,)
         labels = batch.labels.to(self.device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
         labeled = batch.labeled.to(self.device).repeat_interleave(num_views)  # (V,)
-        loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled)
+        loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled, statistics=self._logs_statistics(stage))
         self._accumulate(self.hparams.loss.last_statistics, len(batch.skipped))
         return loss
 
-    def _accumulate(self, statistics: dict, skipped: int) -> None:
+    def _logs_statistics(self, stage: sb.Stage) -> bool:
+        """True on every evaluation step and on the training steps that end in a logged
+        optimizer step; statistics cost a host-device synchronisation, so other steps skip them."""
+        if stage != sb.Stage.TRAIN:
+            return True
+        upcoming = self.optimizer_step + 1
+        ends_optimizer_step = self.step % self.grad_accumulation_factor == 0
+        return ends_optimizer_step and (upcoming == 1 or upcoming % self.hparams.log_interval == 0)
+
+    def _accumulate(self, statistics: dict | None, skipped: int) -> None:
         self.skipped_items += skipped
-        for name in STATISTICS:
+        for name in STATISTICS if statistics else ():
             value = float(statistics.get(name, math.nan))
             if not math.isnan(value):
                 total, count = self.statistic_sums.get(name, (0.0, 0))
