@@ -240,6 +240,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample_rate", type=int, required=True, help="the training rate, e.g. 22050")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
     parser.add_argument("--data_root", default=None, help="replaces $data_root in the manifests")
+    parser.add_argument("--clips_per_shard", type=int, default=None,
+                        help="write WebDataset tar shards of this many clips (OUT/<manifest name>/) instead of "
+                        "one file per clip, for pools too large to list per file")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -249,6 +252,8 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     replacements = {"data_root": args.data_root} if args.data_root else None
     try:
+        if args.clips_per_shard:
+            return _write_shard_sets(args, replacements)
         report = cache_manifests(args.manifests, args.out, args.sample_rate, args.workers, replacements)
     except (ManifestError, CacheRateError) as error:
         print(f"error: {error}")
@@ -258,3 +263,19 @@ def main(args: argparse.Namespace) -> int:
         f"(listed in {Path(args.out) / 'skipped.txt'}); manifests: {', '.join(report['manifests'])}"
     )
     return 1 if report["skipped"] and not (report["cached"] + report["reused"]) else 0
+
+
+def _write_shard_sets(args: argparse.Namespace, replacements: dict | None) -> int:
+    from semisupcon_recipe.manifest import read_manifest
+    from semisupcon_recipe.shards import write_shards
+
+    usable = 0
+    for manifest in args.manifests:
+        folder = Path(args.out) / Path(manifest).stem
+        report = write_shards(read_manifest(manifest, replacements), folder, args.sample_rate, args.clips_per_shard, args.workers)
+        usable += report["written"] + report["reused"]
+        print(
+            f"{folder}: wrote {report['written']} clip(s), reused {report['reused']}, skipped {report['skipped']} "
+            f"unreadable (listed in {folder / 'shards.json'}), {report['shards']} shard(s)"
+        )
+    return 0 if usable else 1

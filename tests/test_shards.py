@@ -1,0 +1,108 @@
+"""WebDataset shards: views like the cache, 2 gloo ranks never share a clip, exact mid-epoch resume."""
+
+import datetime
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from semisupcon_recipe.cli import main as cli
+from semisupcon_recipe.data import EpochSeed
+from semisupcon_recipe.manifest import read_manifest, write_manifest
+from semisupcon_recipe.shards import sharded_training_batches
+from semisupcon_recipe.views import ViewReader
+
+RATE, CLIP_LEN, BATCH, LABELED_SHARE = 22050, 4000, 4, 0.25
+NUM_LABELED, NUM_UNLABELED, CLIPS_PER_SHARD = 6, 26, 4  # 7 unlabeled shards, the last one short
+WORLD_SIZE = 2
+JOIN_TIMEOUT_S = 600  # generous: the CI machine is loaded; nothing here depends on timing
+
+
+def write_pools(folder):
+    rng = np.random.default_rng(0)
+    for pool, count in (("labeled", NUM_LABELED), ("unlabeled", NUM_UNLABELED)):
+        rows = []
+        for index in range(count):
+            path = folder / f"{pool}{index}.wav"
+            soundfile.write(path, (rng.normal(size=int(RATE * rng.uniform(0.5, 1.0))) * 0.1).astype("float32"), RATE)
+            labels = ("rock" if index % 2 else "jazz;new age") if pool == "labeled" else ""
+            rows.append({"ID": f"{pool}-{index}", "duration": 1.0, "wav": str(path), "labels": labels})
+        write_manifest(folder / f"{pool}.csv", rows)
+    command = [str(folder / "labeled.csv"), str(folder / "unlabeled.csv"), "--out", str(folder / "shards"),
+               "--sample_rate", str(RATE), "--workers", "2", "--clips_per_shard", str(CLIPS_PER_SHARD)]
+    assert cli(["cache", *command]) == 0
+
+
+def stream(folder, output_folder, epoch=0):
+    seed = EpochSeed(7, epoch)
+    batches = sharded_training_batches(
+        str(folder / "shards" / "labeled"), str(folder / "shards" / "unlabeled"), "multilabel", RATE, CLIP_LEN, 2,
+        seed, output_folder, BATCH, LABELED_SHARE, labeled_data_fraction=0.5, seed=3, shuffle_buffer=5,
+    )
+    return batches, seed
+
+
+def describe(batch):
+    return {"ids": batch.ids, "views_sum": round(float(batch.views.double().sum()), 6), "labeled": batch.labeled.tolist()}
+
+
+def test_shard_views_are_the_views_of_the_files_and_batches_mix_labels(tmp_path):
+    write_pools(tmp_path)
+    batches, seed = stream(tmp_path, tmp_path)
+    reader = ViewReader(RATE, CLIP_LEN, 2)
+    wav = {**read_manifest(tmp_path / "labeled.csv"), **read_manifest(tmp_path / "unlabeled.csv")}
+    kept = (tmp_path / "labeled_subset.txt").read_text().splitlines()
+    seen = []
+    for batch in batches:
+        assert batch.views.shape == (BATCH, 2, CLIP_LEN) and batch.labeled.tolist() == [True, False, False, False]
+        assert batch.ids[0] in kept and batch.labels.shape == (BATCH, 3)
+        for item_id, views in zip(batch.ids, batch.views):
+            on_the_fly = reader.read(wav[item_id]["wav"], seed.rng(item_id))
+            assert (views - on_the_fly).abs().max() <= 0.5 / 32768 + 1e-7
+        seen += batch.ids[1:]
+    assert len(batches) == NUM_UNLABELED // 3 and len(seen) == len(set(seen))
+
+
+def worker(rank, folder, rendezvous):
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD_SIZE,
+                            timeout=datetime.timedelta(seconds=JOIN_TIMEOUT_S))
+    output = folder / f"rank{rank}"
+    output.mkdir()
+    batches, seed = stream(folder, output)
+    epochs = []
+    for epoch in (0, 1):
+        seed.epoch = epoch
+        epochs.append([describe(batch) for batch in batches])
+    interrupted, seed = stream(folder, output, epoch=1)
+    head = []
+    for batch in interrupted:
+        head.append(describe(batch))
+        if len(head) == 2:
+            break
+    state = interrupted.state_dict()
+    resumed, _ = stream(folder, output, epoch=1)
+    resumed.load_state_dict(state)
+    tail = [describe(batch) for batch in resumed]
+    (folder / f"rank{rank}.json").write_text(json.dumps({"epochs": epochs, "head": head, "tail": tail, "length": len(batches)}))
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(JOIN_TIMEOUT_S + 120)
+def test_two_gloo_ranks_share_no_clip_in_an_epoch_and_resume_mid_epoch_exactly(tmp_path):
+    write_pools(tmp_path)
+    mp.spawn(worker, args=(tmp_path, str(tmp_path / "rendezvous")), nprocs=WORLD_SIZE, join=True, start_method="spawn")
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(WORLD_SIZE)]
+    assert ranks[0]["length"] == ranks[1]["length"] >= 2
+    for epoch in (0, 1):
+        per_rank = [[item for batch in rank["epochs"][epoch] for item in batch["ids"][1:]] for rank in ranks]
+        assert all(len(batches) == ranks[0]["length"] for batches in (r["epochs"][epoch] for r in ranks))
+        everything = per_rank[0] + per_rank[1]
+        assert len(everything) == len(set(everything)), "an unlabeled clip was read twice in one epoch"
+    assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]  # a new epoch, a new order and new views
+    for rank in ranks:
+        assert rank["head"] + rank["tail"] == rank["epochs"][1]
