@@ -28,6 +28,12 @@ def dataio_prep(hparams: dict) -> dict:
     rank = int(os.environ.get("RANK", 0))
     loaders = {}
     for stage, prefix in (("train", ""), ("valid", "valid_")):
+        if stage == "train" and (hparams.get("labeled_shards") or hparams.get("unlabeled_shards")):
+            from semisupcon_recipe.shards import shard_loader
+
+            loader = shard_loader(hparams)
+            loaders[stage] = (loader, loader.dataset)
+            continue
         labeled = hparams[f"{prefix}labeled_manifest"]
         unlabeled = hparams[f"{prefix}unlabeled_manifest"]
         if not (labeled or unlabeled):

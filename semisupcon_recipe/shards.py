@@ -204,7 +204,14 @@ class ShardedViewBatches(torch.utils.data.IterableDataset):
             if folder is None:
                 raise ValueError(f"every batch needs {share} {name} clips but no {name} shards are given")
             keep = (lambda item_id: item_id in kept_labeled) if name == "labeled" else (lambda item_id: True)
-            self.pools.append((name, ShardPool.load(folder, sample_rate), share, keep))
+            pool = ShardPool.load(folder, sample_rate)
+            too_short = [i for shard in pool.shards for i, n in zip(shard["ids"], shard["num_samples"]) if n < clip_len]
+            if too_short:
+                logger.warning(
+                    "skipping %d %s clip(s) shorter than one view (%d samples): %s",
+                    len(too_short), name, clip_len, ", ".join(too_short[:10]),
+                )
+            self.pools.append((name, pool, share, keep))
         self.batches_per_epoch = self._batches_per_epoch()
         self.batches_done = 0
         self._resume: tuple[int, int] | None = None
@@ -352,3 +359,46 @@ def sharded_training_batches(
         labeled_shards, unlabeled_shards, sample_rate, clip_len, num_views, vocabulary, kept,
         batch_size, labeled_share, epoch_seed, shuffle_buffer,
     )
+
+
+@register_checkpoint_hooks
+class ShardLoader(torch.utils.data.DataLoader):
+    """The training loader of a sharded run: batches of a :class:`ShardedViewBatches`,
+    read in the training process, checkpointed with it (``dataloader-TRAIN``)."""
+
+    def __init__(self, batches: ShardedViewBatches, pin_memory: bool = False) -> None:
+        super().__init__(batches, batch_size=None, num_workers=0, pin_memory=pin_memory)
+
+    @mark_as_saver
+    def _save(self, path: str | Path) -> None:
+        self.dataset._save(path)
+
+    @mark_as_loader
+    def _load(self, path: str | Path, end_of_epoch: bool) -> None:
+        self.dataset._load(path, end_of_epoch)
+
+
+def shard_loader(hparams: dict) -> ShardLoader:
+    """The training loader of a recipe yaml with ``labeled_shards`` / ``unlabeled_shards``."""
+    if hparams.get("labeled_manifest") or hparams.get("unlabeled_manifest"):
+        raise ValueError(
+            "the yaml gives both training manifests and training shards; pass --labeled_manifest=null "
+            "--unlabeled_manifest=null to train from the shards, or drop the shards"
+        )
+    batches = sharded_training_batches(
+        labeled_shards=hparams["labeled_shards"],
+        unlabeled_shards=hparams["unlabeled_shards"],
+        supervision=hparams["supervision"],
+        sample_rate=hparams["sample_rate"],
+        clip_len=hparams["clip_len"],
+        num_views=hparams["num_views"],
+        epoch_seed=hparams["train_epoch_seed"],
+        output_folder=hparams["output_folder"],
+        batch_size=hparams["batch_size"],
+        labeled_share=hparams["labeled_share"],
+        labeled_data_fraction=hparams["labeled_data_fraction"],
+        seed=hparams["seed"],
+        label_names_file=hparams.get("label_names_file"),
+        shuffle_buffer=hparams["shuffle_buffer"],
+    )
+    return ShardLoader(batches, pin_memory=hparams["pin_memory"])

@@ -106,3 +106,38 @@ def test_two_gloo_ranks_share_no_clip_in_an_epoch_and_resume_mid_epoch_exactly(t
     assert ranks[0]["epochs"][0] != ranks[0]["epochs"][1]  # a new epoch, a new order and new views
     for rank in ranks:
         assert rank["head"] + rank["tail"] == rank["epochs"][1]
+
+
+@pytest.mark.slow
+def test_the_pretraining_recipe_trains_from_shards_given_in_the_yaml(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(1)
+    for pool, count in (("labeled", 8), ("unlabeled", 16)):
+        rows = []
+        for index in range(count):
+            path = tmp_path / f"{pool}{index}.wav"
+            soundfile.write(path, (rng.normal(size=16000) * 0.1).astype("float32"), 44100 if index % 2 else 16000)
+            rows.append({"ID": f"{pool}-{index}", "duration": 1.0, "wav": str(path),
+                         "labels": ("rock" if index % 2 else "jazz") if pool == "labeled" else ""})
+        write_manifest(tmp_path / f"{pool}.csv", rows)
+    assert cli(["cache", str(tmp_path / "labeled.csv"), str(tmp_path / "unlabeled.csv"), "--out", str(tmp_path / "shards"),
+                "--sample_rate", "16000", "--workers", "1", "--clips_per_shard", "5"]) == 0
+    command = [
+        sys.executable, str(root / "recipes/Generic/pretrain/train.py"), str(root / "recipes/Generic/pretrain/hparams/tiny_cpu.yaml"),
+        "--labeled_manifest=null", "--unlabeled_manifest=null", f"--labeled_shards={tmp_path / 'shards' / 'labeled'}",
+        f"--unlabeled_shards={tmp_path / 'shards' / 'unlabeled'}", f"--output_folder={tmp_path / 'run'}",
+        "--device=cpu", "--number_of_epochs=1",
+    ]
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "run" / "train_log.txt").read_text()
+    # The 44.1 kHz files are 0.36 s, shorter than one 0.5 s view: skipped and counted.
+    # One pass over the 8 usable unlabeled clips at 4 per batch: 2 optimizer steps.
+    assert "epoch: 1, lr: 1.00e-03, optimizer_step: 2 -" in log and "train labeled_fraction: 5.00e-01" in log
+    run_log = (tmp_path / "run" / "log.txt").read_text()
+    assert "sharded pretraining data: 8 labeled clips kept" in run_log
+    assert "skipping 4 labeled clip(s) shorter than one view" in run_log and "skipping 8 unlabeled clip(s)" in run_log
