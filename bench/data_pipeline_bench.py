@@ -1,0 +1,148 @@
+"""Clips/s per core of the pretraining data pipeline from 44.1 kHz mp3 sources.
+
+Four ways to get batches of paper-sized views (2 adjacent views of 59,049 samples at
+22,050 Hz, 32 clips per batch) from the same generated 44.1 kHz stereo mp3 files, one
+after the other in one process on one thread (what one data-loader worker does):
+
+- ``on the fly, torchaudio``: today's path before soxr (decode the segment, torchaudio's
+  polyphase resampler with cached kernels), reproduced in this script as the baseline;
+- ``on the fly, soxr``: the same with :func:`semisupcon_recipe.audio.resample` (soxr);
+- ``cache``: views from ``semisupcon cache`` (memory-mapped int16 at 22,050 Hz);
+- ``shards``: batches from ``semisupcon cache --clips_per_shard`` (WebDataset tars).
+
+Ratios are against the baseline measured in the same run. "cores per GPU" is the
+README's measured training throughput (``--gpu_clips_per_s``, default 1025.3 clips/s:
+paper SampleCNN, bf16, one H100, through SemiSupConBrain) over the per-core figure::
+
+    python bench/data_pipeline_bench.py                  # 8 files of 30 s, 96 clips per path
+    python bench/data_pipeline_bench.py --files 16 --clips 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import torchaudio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from semisupcon_recipe import audio  # noqa: E402
+from semisupcon_recipe.audio_cache import cache_manifests  # noqa: E402
+from semisupcon_recipe.data import EpochSeed  # noqa: E402
+from semisupcon_recipe.manifest import LabelVocabulary, read_manifest, write_manifest  # noqa: E402
+from semisupcon_recipe.shards import ShardedViewBatches, write_shards  # noqa: E402
+from semisupcon_recipe.views import ViewReader  # noqa: E402
+
+RATE, CLIP_LEN, NUM_VIEWS, BATCH = 22050, 59049, 2, 32
+
+
+@lru_cache(maxsize=16)
+def _torchaudio_resampler(source_rate: int, target_rate: int) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(source_rate, target_rate)
+
+
+def torchaudio_resample(waveform: torch.Tensor, source_rate: int, target_rate: int) -> torch.Tensor:
+    """The resampler of the pipeline before soxr (cached torchaudio kernels): the baseline."""
+    if source_rate == target_rate:
+        return waveform
+    return _torchaudio_resampler(int(source_rate), int(target_rate))(waveform)
+
+
+def write_sources(folder: Path, files: int, seconds: float) -> Path:
+    """44.1 kHz stereo mp3 files of music-like partials; returns their manifest."""
+    rng = np.random.default_rng(0)
+    time_axis = np.arange(int(seconds * 44100)) / 44100
+    rows = []
+    for index in range(files):
+        mono = sum(0.05 * np.sin(2 * np.pi * f * time_axis + rng.uniform(0, 6)) for f in rng.uniform(60, 10000, 16))
+        stereo = np.stack([mono, 0.8 * mono + 0.01 * rng.normal(size=len(mono))], axis=1).astype("float32")
+        path = folder / f"track{index}.mp3"
+        soundfile.write(path, stereo, 44100)
+        rows.append({"ID": f"track{index}", "duration": seconds, "wav": str(path), "labels": ""})
+    write_manifest(folder / "sources.csv", rows)
+    return folder / "sources.csv"
+
+
+def per_file_rate(paths: list[str], clips: int) -> float:
+    """Clips/s of ViewReader over ``paths`` (cycled), stacked into batches of BATCH."""
+    reader, seed = ViewReader(RATE, CLIP_LEN, NUM_VIEWS), EpochSeed(0)
+    start = time.perf_counter()
+    batch = []
+    for number in range(clips):
+        seed.epoch = number // len(paths)
+        path = paths[number % len(paths)]
+        batch.append(reader.read(path, seed.rng(Path(path).stem)))
+        if len(batch) == BATCH:
+            torch.stack(batch)  # (B, N, L)
+            batch = []
+    return clips / (time.perf_counter() - start)
+
+
+def shard_rate(folder: Path, clips: int) -> float:
+    """Clips/s of ShardedViewBatches (SSL batches) until ``clips`` clips were read."""
+    seed = EpochSeed(0)
+    stream = ShardedViewBatches(None, folder, RATE, CLIP_LEN, NUM_VIEWS, LabelVocabulary("multilabel", []), set(),
+                                BATCH, 0.0, seed, shuffle_buffer=BATCH)
+    start, read = time.perf_counter(), 0
+    while read < clips:
+        for batch in stream:
+            read += len(batch.ids)
+            if read >= clips:
+                break
+        seed.epoch += 1
+    return read / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=8, help="44.1 kHz stereo mp3 files")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each file")
+    parser.add_argument("--clips", type=int, default=96, help="clips read per path")
+    parser.add_argument("--gpu_clips_per_s", type=float, default=1025.3,
+                        help="training throughput to feed (README: paper SampleCNN, bf16, one H100)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        manifest = write_sources(folder, args.files, args.seconds)
+        sources = [row["wav"] for row in read_manifest(manifest).values()]
+        start = time.perf_counter()
+        cached = cache_manifests([manifest], folder / "cache", RATE, workers=1)
+        cache_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        write_shards(read_manifest(manifest), folder / "shards", RATE, clips_per_shard=4, workers=1)
+        shard_seconds = time.perf_counter() - start
+
+        soxr_resample = audio.resample
+        audio.resample = torchaudio_resample
+        try:
+            baseline = per_file_rate(sources, args.clips)
+        finally:
+            audio.resample = soxr_resample
+        rates = {
+            "on the fly, torchaudio resampler (before)": baseline,
+            "on the fly, soxr resampler": per_file_rate(sources, args.clips),
+            "cache (`semisupcon cache`, int16 .npy)": per_file_rate([row["wav"] for row in read_manifest(cached["manifests"][0]).values()], args.clips),
+            "WebDataset shards (`--clips_per_shard`)": shard_rate(folder / "shards", args.clips),
+        }
+    print(f"{args.files} x {args.seconds:.0f} s 44.1 kHz stereo mp3 -> {NUM_VIEWS} views x {CLIP_LEN} samples at "
+          f"{RATE} Hz, batches of {BATCH}, one thread; torch {torch.__version__}")
+    print(f"one-time cost: cache {cache_seconds / args.files:.2f} s/file, shards {shard_seconds / args.files:.2f} s/file (one process)")
+    print("| path | clips/s per core | x before | cores for one GPU at %.0f clips/s |" % args.gpu_clips_per_s)
+    print("|---|---|---|---|")
+    for label, rate in rates.items():
+        print(f"| {label} | {rate:.1f} | {rate / baseline:.1f}x | {args.gpu_clips_per_s / rate:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
