@@ -14,7 +14,7 @@ Ratios are against the baseline measured in the same run. "cores per GPU" is the
 README's measured training throughput (``--gpu_clips_per_s``, default 1025.3 clips/s:
 paper SampleCNN, bf16, one H100, through SemiSupConBrain) over the per-core figure::
 
-    python bench/data_pipeline_bench.py                  # 8 files of 30 s, 96 clips per path
+    python bench/data_pipeline_bench.py                  # 8 files of 30 s, 3 rounds of 64 clips per path
     python bench/data_pipeline_bench.py --files 16 --clips 256
 """
 
@@ -87,11 +87,27 @@ def per_file_rate(paths: list[str], clips: int) -> float:
     return clips / (time.perf_counter() - start)
 
 
-def shard_rate(folder: Path, clips: int) -> float:
-    """Clips/s of ShardedViewBatches (SSL batches) until ``clips`` clips were read."""
-    seed = EpochSeed(0)
+def stage_costs(source: str, repeats: int = 10) -> dict[str, float]:
+    """Milliseconds per clip of decoding a two-view segment and of each resampler."""
+    frames = int(NUM_VIEWS * CLIP_LEN * 44100 / RATE)
+    start = time.perf_counter()
+    for index in range(repeats):
+        data, _ = soundfile.read(source, start=44100 + 997 * index, stop=44100 + 997 * index + frames, dtype="float32", always_2d=True)
+    costs = {"mp3 segment decode": (time.perf_counter() - start) / repeats}
+    mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (T,)
+    for label, resampler in (("torchaudio resample", torchaudio_resample), ("soxr resample", audio.resample)):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            resampler(mono, 44100, RATE)
+        costs[label] = (time.perf_counter() - start) / repeats
+    return {label: 1e3 * seconds for label, seconds in costs.items()}
+
+
+def shard_rate(folder: Path, clips: int, files: int) -> float:
+    """Clips/s of ShardedViewBatches (SSL batches, at most one pass per epoch) until ``clips`` clips were read."""
+    seed, batch = EpochSeed(0), min(BATCH, files)
     stream = ShardedViewBatches(None, folder, RATE, CLIP_LEN, NUM_VIEWS, LabelVocabulary("multilabel", []), set(),
-                                BATCH, 0.0, seed, shuffle_buffer=BATCH)
+                                batch, 0.0, seed, shuffle_buffer=batch)
     start, read = time.perf_counter(), 0
     while read < clips:
         for batch in stream:
@@ -106,7 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=8, help="44.1 kHz stereo mp3 files")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each file")
-    parser.add_argument("--clips", type=int, default=96, help="clips read per path")
+    parser.add_argument("--clips", type=int, default=64, help="clips read per path and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is reported)")
     parser.add_argument("--gpu_clips_per_s", type=float, default=1025.3,
                         help="training throughput to feed (README: paper SampleCNN, bf16, one H100)")
     args = parser.parse_args()
@@ -123,21 +140,34 @@ def main() -> None:
         write_shards(read_manifest(manifest), folder / "shards", RATE, clips_per_shard=4, workers=1)
         shard_seconds = time.perf_counter() - start
 
+        cache_paths = [row["wav"] for row in read_manifest(cached["manifests"][0]).values()]
         soxr_resample = audio.resample
-        audio.resample = torchaudio_resample
-        try:
-            baseline = per_file_rate(sources, args.clips)
-        finally:
-            audio.resample = soxr_resample
-        rates = {
-            "on the fly, torchaudio resampler (before)": baseline,
-            "on the fly, soxr resampler": per_file_rate(sources, args.clips),
-            "cache (`semisupcon cache`, int16 .npy)": per_file_rate([row["wav"] for row in read_manifest(cached["manifests"][0]).values()], args.clips),
-            "WebDataset shards (`--clips_per_shard`)": shard_rate(folder / "shards", args.clips),
+
+        def before(clips: int) -> float:
+            audio.resample = torchaudio_resample
+            try:
+                return per_file_rate(sources, clips)
+            finally:
+                audio.resample = soxr_resample
+
+        paths = {
+            "on the fly, torchaudio resampler (before)": before,
+            "on the fly, soxr resampler": lambda clips: per_file_rate(sources, clips),
+            "cache (`semisupcon cache`, int16 .npy)": lambda clips: per_file_rate(cache_paths, clips),
+            "WebDataset shards (`--clips_per_shard`)": lambda clips: shard_rate(folder / "shards", clips, args.files),
         }
+        # Interleaved rounds, median per path: a loaded machine slows all paths alike.
+        rounds = {label: [] for label in paths}
+        for _ in range(args.rounds):
+            for label, measure in paths.items():
+                rounds[label].append(measure(args.clips))
+        rates = {label: float(np.median(values)) for label, values in rounds.items()}
+        costs = stage_costs(sources[0])
+        baseline = rates["on the fly, torchaudio resampler (before)"]
     print(f"{args.files} x {args.seconds:.0f} s 44.1 kHz stereo mp3 -> {NUM_VIEWS} views x {CLIP_LEN} samples at "
-          f"{RATE} Hz, batches of {BATCH}, one thread; torch {torch.__version__}")
+          f"{RATE} Hz, batches of {BATCH}, one thread, median of {args.rounds} interleaved rounds; torch {torch.__version__}")
     print(f"one-time cost: cache {cache_seconds / args.files:.2f} s/file, shards {shard_seconds / args.files:.2f} s/file (one process)")
+    print("per clip: " + ", ".join(f"{label} {ms:.1f} ms" for label, ms in costs.items()))
     print("| path | clips/s per core | x before | cores for one GPU at %.0f clips/s |" % args.gpu_clips_per_s)
     print("|---|---|---|---|")
     for label, rate in rates.items():

@@ -20,6 +20,7 @@ Conv1d has no channels-last memory format, so that knob does not apply to Sample
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -123,6 +124,9 @@ def count_flops(tiny: bool, device: torch.device, inputs: dict, precision: str) 
 
 def measure(setting: Setting, args: argparse.Namespace, device: torch.device, flops_cache: dict) -> dict:
     """Warm up, time ``args.steps`` steps and describe the result as one dict."""
+    gc.collect()  # the previous setting's model, optimizer and inputs
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     torch.backends.cudnn.benchmark = setting.cudnn_benchmark
     torch._dynamo.reset()
     batch = args.batch_size * setting.batch_scale

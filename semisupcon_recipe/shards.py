@@ -211,7 +211,13 @@ class ShardedViewBatches(torch.utils.data.IterableDataset):
                     "skipping %d %s clip(s) shorter than one view (%d samples): %s",
                     len(too_short), name, clip_len, ", ".join(too_short[:10]),
                 )
+            if name == "labeled":
+                unlabeled_rows = sum(not cell for shard in pool.shards for cell in shard["labels"])
+                if unlabeled_rows:
+                    logger.warning("%d clip(s) of the labeled shards have no labels and are not used; "
+                                   "write them to the unlabeled pool's shards", unlabeled_rows)
             self.pools.append((name, pool, share, keep))
+        self._labeled_pool = 0 if num_labeled else -1  # index of the labeled pool in self.pools
         self.batches_per_epoch = self._batches_per_epoch()
         self.batches_done = 0
         self._resume: tuple[int, int] | None = None
@@ -271,7 +277,8 @@ class ShardedViewBatches(torch.utils.data.IterableDataset):
                 if not keep(meta["id"]) or len(samples) < self.clip_len:
                     continue
                 starts = view_starts(len(samples), self.clip_len, self.num_views, self.epoch_seed.rng(meta["id"]))
-                buffer.append((meta["id"], meta["labels"], np.stack([samples[s : s + self.clip_len] for s in starts])))
+                labels = meta["labels"] if pool_index == self._labeled_pool else ""  # like manifests: unlabeled pool's labels ignored
+                buffer.append((meta["id"], labels, np.stack([samples[s : s + self.clip_len] for s in starts])))
                 if len(buffer) >= self.shuffle_buffer:
                     yield buffer.pop(int(rng.integers(len(buffer))))
             while buffer:
