@@ -4,9 +4,10 @@ Four ways to get batches of paper-sized views (2 adjacent views of 59,049 sample
 22,050 Hz, 32 clips per batch) from the same generated 44.1 kHz stereo mp3 files, one
 after the other in one process on one thread (what one data-loader worker does):
 
-- ``on the fly, torchaudio``: today's path before soxr (decode the segment, torchaudio's
-  polyphase resampler with cached kernels), reproduced in this script as the baseline;
-- ``on the fly, soxr``: the same with :func:`semisupcon_recipe.audio.resample` (soxr);
+- ``on the fly, before``: the pipeline's path before this benchmark's changes (decode the
+  segment, numpy ``mean(axis=1)`` down-mix, torchaudio's polyphase resampler with cached
+  kernels), reproduced in this script as the baseline;
+- ``on the fly, now``: :func:`semisupcon_recipe.audio.read_audio` (matrix-vector down-mix, soxr);
 - ``cache``: views from ``semisupcon cache`` (memory-mapped int16 at 22,050 Hz);
 - ``shards``: batches from ``semisupcon cache --clips_per_shard`` (WebDataset tars).
 
@@ -35,7 +36,7 @@ import torchaudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semisupcon_recipe import audio  # noqa: E402
+from semisupcon_recipe import audio, views  # noqa: E402
 from semisupcon_recipe.audio_cache import cache_manifests  # noqa: E402
 from semisupcon_recipe.data import EpochSeed  # noqa: E402
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest, write_manifest  # noqa: E402
@@ -51,10 +52,23 @@ def _torchaudio_resampler(source_rate: int, target_rate: int) -> torchaudio.tran
 
 
 def torchaudio_resample(waveform: torch.Tensor, source_rate: int, target_rate: int) -> torch.Tensor:
-    """The resampler of the pipeline before soxr (cached torchaudio kernels): the baseline."""
+    """The resampler of the pipeline before soxr (cached torchaudio kernels)."""
     if source_rate == target_rate:
         return waveform
     return _torchaudio_resampler(int(source_rate), int(target_rate))(waveform)
+
+
+def read_audio_before(path: str, sample_rate: int, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
+    """``read_audio`` as it was before this benchmark's changes (the baseline): numpy
+    ``mean(axis=1)`` down-mix, a separate finiteness pass, torchaudio resampling."""
+    frames, source_rate = audio.audio_info(path)
+    start = int(round(offset * source_rate))
+    stop = frames if duration is None else min(frames, start + int(round(duration * source_rate)))
+    data, source_rate = soundfile.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+    waveform = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (T,)
+    if not torch.isfinite(waveform).all():
+        raise audio.AudioError(f"{path} contains NaN or infinite samples")
+    return torchaudio_resample(waveform, source_rate, sample_rate)
 
 
 def write_sources(folder: Path, files: int, seconds: float) -> Path:
@@ -95,6 +109,14 @@ def stage_costs(source: str, repeats: int = 10) -> dict[str, float]:
         data, _ = soundfile.read(source, start=44100 + 997 * index, stop=44100 + 997 * index + frames, dtype="float32", always_2d=True)
     costs = {"mp3 segment decode": (time.perf_counter() - start) / repeats}
     mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (T,)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        data.mean(axis=1)
+    costs["down-mix before (mean)"] = (time.perf_counter() - start) / repeats
+    start = time.perf_counter()
+    for _ in range(repeats):
+        data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
+    costs["down-mix now (dot)"] = (time.perf_counter() - start) / repeats
     for label, resampler in (("torchaudio resample", torchaudio_resample), ("soxr resample", audio.resample)):
         start = time.perf_counter()
         for _ in range(repeats):
@@ -141,18 +163,18 @@ def main() -> None:
         shard_seconds = time.perf_counter() - start
 
         cache_paths = [row["wav"] for row in read_manifest(cached["manifests"][0]).values()]
-        soxr_resample = audio.resample
+        read_audio_now = views.read_audio
 
         def before(clips: int) -> float:
-            audio.resample = torchaudio_resample
+            views.read_audio = read_audio_before
             try:
                 return per_file_rate(sources, clips)
             finally:
-                audio.resample = soxr_resample
+                views.read_audio = read_audio_now
 
         paths = {
-            "on the fly, torchaudio resampler (before)": before,
-            "on the fly, soxr resampler": lambda clips: per_file_rate(sources, clips),
+            "on the fly, before (torchaudio resampler)": before,
+            "on the fly, now (soxr, fast down-mix)": lambda clips: per_file_rate(sources, clips),
             "cache (`semisupcon cache`, int16 .npy)": lambda clips: per_file_rate(cache_paths, clips),
             "WebDataset shards (`--clips_per_shard`)": lambda clips: shard_rate(folder / "shards", clips, args.files),
         }
@@ -163,7 +185,7 @@ def main() -> None:
                 rounds[label].append(measure(args.clips))
         rates = {label: float(np.median(values)) for label, values in rounds.items()}
         costs = stage_costs(sources[0])
-        baseline = rates["on the fly, torchaudio resampler (before)"]
+        baseline = rates["on the fly, before (torchaudio resampler)"]
     print(f"{args.files} x {args.seconds:.0f} s 44.1 kHz stereo mp3 -> {NUM_VIEWS} views x {CLIP_LEN} samples at "
           f"{RATE} Hz, batches of {BATCH}, one thread, median of {args.rounds} interleaved rounds; torch {torch.__version__}")
     print(f"one-time cost: cache {cache_seconds / args.files:.2f} s/file, shards {shard_seconds / args.files:.2f} s/file (one process)")
