@@ -250,9 +250,12 @@ def main(args: argparse.Namespace) -> int:
     from semisupcon_recipe.manifest import ManifestError
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.sample_rate <= 0 or (args.clips_per_shard is not None and args.clips_per_shard <= 0) or args.workers <= 0:
+        print("error: --sample_rate, --clips_per_shard and --workers must be positive")
+        return 2
     replacements = {"data_root": args.data_root} if args.data_root else None
     try:
-        if args.clips_per_shard:
+        if args.clips_per_shard is not None:
             return _write_shard_sets(args, replacements)
         report = cache_manifests(args.manifests, args.out, args.sample_rate, args.workers, replacements)
     except (ManifestError, CacheRateError) as error:

@@ -99,3 +99,10 @@ def test_every_file_failing_exits_1(tmp_path):
     (tmp_path / "x.wav").write_bytes(b"nothing")
     write_manifest(tmp_path / "train.csv", [{"ID": "x", "duration": 1.0, "wav": str(tmp_path / "x.wav"), "labels": ""}])
     assert run_cache(tmp_path) == 1
+
+
+@pytest.mark.parametrize("flag, value", [("--sample_rate", "0"), ("--workers", "0"), ("--clips_per_shard", "-1")])
+def test_non_positive_settings_are_usage_errors(sources, capsys, flag, value):
+    command = ["cache", str(sources / "train.csv"), "--out", str(sources / "cache"), "--sample_rate", "22050", flag, value]
+    assert cli(command) == 2
+    assert "must be positive" in capsys.readouterr().out
