@@ -199,7 +199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="warm-up steps per setting (default 3; tiny 1)")
     parser.add_argument("--peak_tflops", type=float, default=H200_BF16_DENSE_TFLOPS,
                         help="dense bf16 peak of the card in TFLOP/s (H200/H100 SXM: 989)")
-    parser.add_argument("--max_seconds", type=float, default=225.0,
+    parser.add_argument("--max_seconds", type=float, default=180.0,
                         help="skip the remaining settings once the run has taken this long")
     args = parser.parse_args(argv)
     args.batch_size, args.length, args.num_tags = (4, 81, 8) if args.tiny else (96, 59049, 50)
