@@ -19,6 +19,8 @@ CORE = [
     "numpy==2.4.6",
     "scipy==1.17.1",
     "soundfile==0.14.0",
+    "soxr==1.1.0",
+    "webdataset==1.0.2",
     "scikit-learn==1.9.1",
     "mir_eval==0.8.2",
     "pedalboard==0.9.26",

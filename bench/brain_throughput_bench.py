@@ -10,6 +10,7 @@ model) is timed on generated wav files with the data loader in the main process
     python bench/brain_throughput_bench.py                       # CPU, tiny SampleCNN
     python bench/brain_throughput_bench.py --paper --device cuda # paper SampleCNN on a GPU
     python bench/brain_throughput_bench.py --paper --device cuda --precision bf16
+    python bench/brain_throughput_bench.py --compile             # torch.compile of the encoder (the yaml's `compile`)
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def bare_loop(batches: list[ViewBatch], paper: bool, device: str, precision: str, warmup: int) -> float:
+def bare_loop(batches: list[ViewBatch], paper: bool, device: str, precision: str, warmup: int, compile: bool) -> float:
     encoder, projector = build_model(paper, device)
+    forward_encoder = torch.compile(encoder) if compile else encoder
     loss_fn = SemiSupConLoss(temperature=0.1, supervision="multilabel")
     optimizer = torch.optim.Adam([*encoder.parameters(), *projector.parameters()], lr=3e-4)
     start = 0.0
@@ -82,7 +84,7 @@ def bare_loop(batches: list[ViewBatch], paper: bool, device: str, precision: str
         batch = batch.to(device)
         num_clips, num_views, length = batch.views.shape
         with autocast(device, precision):
-            z = projector(encoder(batch.views.reshape(-1, length)))  # (V, P)
+            z = projector(forward_encoder(batch.views.reshape(-1, length)))  # (V, P)
         clip_ids = torch.arange(num_clips, device=device).repeat_interleave(num_views)  # (V,)
         loss = loss_fn(z.float(), clip_ids, batch.labels.repeat_interleave(num_views, 0), batch.labeled.repeat_interleave(num_views))
         loss.backward()
@@ -102,7 +104,7 @@ class _TimedBrain(SemiSupConBrain):
             self.clock = time.perf_counter()
 
 
-def brain_loop(batches: list[ViewBatch], paper: bool, device: str, precision: str, warmup: int) -> float:
+def brain_loop(batches: list[ViewBatch], paper: bool, device: str, precision: str, warmup: int, compile: bool) -> float:
     encoder, projector = build_model(paper, device)
     hparams = {
         "loss": SemiSupConLoss(temperature=0.1, supervision="multilabel"),
@@ -117,7 +119,10 @@ def brain_loop(batches: list[ViewBatch], paper: bool, device: str, precision: st
         modules={"encoder": encoder, "projector": projector},
         opt_class=lambda params: torch.optim.Adam(params, lr=3e-4),
         hparams=hparams,
-        run_opts={"device": device, "precision": precision, "tqdm_colored_bar": False},
+        run_opts={
+            "device": device, "precision": precision, "tqdm_colored_bar": False,
+            "compile": compile, "compile_module_keys": ["encoder"] if compile else None,
+        },
     )
     loader = torch.utils.data.DataLoader(batches, batch_size=None, collate_fn=lambda batch: batch)
     brain.fit(EpochCounter(1), loader, progressbar=False)
@@ -150,22 +155,25 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--paper", action="store_true", help="paper SampleCNN, 59049-sample views, batch 96")
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps (they include compilation)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder in both loops")
+    parser.add_argument("--skip_pipeline", action="store_true", help="time the training loops only")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     batch_size, length = (96, 59049) if args.paper else (32, 16000)
     steps = args.steps or (30 if args.paper else 15)
     batches = make_batches(steps + args.warmup, batch_size, 2, length, num_tags=50)
 
-    bare = bare_loop(batches, args.paper, args.device, args.precision, args.warmup)
-    brain = brain_loop(batches, args.paper, args.device, args.precision, args.warmup)
-    print(f"device={args.device} precision={args.precision} model={'paper SampleCNN' if args.paper else 'small SampleCNN'} "
+    bare = bare_loop(batches, args.paper, args.device, args.precision, args.warmup, args.compile)
+    brain = brain_loop(batches, args.paper, args.device, args.precision, args.warmup, args.compile)
+    print(f"device={args.device} precision={args.precision} compile={args.compile} "
+          f"model={'paper SampleCNN' if args.paper else 'small SampleCNN'} "
           f"batch={batch_size} clips x 2 views x {length} samples, {steps} timed steps")
     print(f"{'loop':<22}{'clips/s':>10}")
     print(f"{'bare PyTorch':<22}{bare:>10.1f}")
     print(f"{'SemiSupConBrain':<22}{brain:>10.1f}")
     print(f"ratio Brain / bare: {brain / bare:.3f} (target >= 0.85)")
-    if args.device == "cpu":
+    if args.device == "cpu" and not args.skip_pipeline:
         torch.set_num_threads(1)
         rate = pipeline_throughput(num_files=192, seconds=8.0, clip_len=59049, batch_size=32)
         print(f"data pipeline (read + resample-free crop + collate, paper view size, 1 core): {rate:.1f} clips/s")

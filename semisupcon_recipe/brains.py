@@ -191,24 +191,32 @@ class SemiSupConBrain(sb.Brain):
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
-        loss = self.semisupcon_loss(projections, batch)
-        self.record_batch(stage, batch, self.hparams.loss.last_statistics)
+        loss = self.semisupcon_loss(projections, batch, stage)
+        self.record_batch(stage, batch, self.hparams.loss.last_statistics or {})  # None on steps that are not logged
         return loss
 
-    def semisupcon_loss(self, projections: torch.Tensor, batch: ViewBatch) -> torch.Tensor:
-        """The objective on projections ``(V, P)`` of ``batch``'s clip-major views."""
+    def semisupcon_loss(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
+        """The objective on projections ``(V, P)`` of ``batch``'s clip-major views (statistics on logged steps)."""
         clip_ids, labels, labeled = view_targets(batch, self.device)  # the views themselves were moved by compute_forward
-        return self.hparams.loss(projections.float(), clip_ids, labels, labeled)
+        return self.hparams.loss(projections.float(), clip_ids, labels, labeled, statistics=self._logs_statistics(stage))
 
     def record_batch(self, stage: sb.Stage, batch: ViewBatch, statistics: dict) -> None:
         """Add one batch to the epoch's statistics: ``statistics`` and the clips read and skipped per pool."""
-        num_clips = batch.views.shape[0]
-        num_labeled = int(batch.labeled.sum())  # batch.labeled is still on the host: no device sync
+        num_clips, num_labeled = len(batch.ids), int(batch.labeled.sum())  # batch.labeled is still on the host: no device sync
         self.statistics[stage].add(
             statistics,
             read={"labeled": num_labeled, "unlabeled": num_clips - num_labeled},
             skipped={"labeled": batch.skipped_labeled, "unlabeled": len(batch.skipped) - batch.skipped_labeled},
         )
+
+    def _logs_statistics(self, stage: sb.Stage) -> bool:
+        """True on every evaluation step and on the training steps that end in a logged
+        optimizer step; statistics cost a host-device synchronisation, so other steps skip them."""
+        if stage != sb.Stage.TRAIN:
+            return True
+        upcoming = self.optimizer_step + 1
+        ends_optimizer_step = self.step % self.grad_accumulation_factor == 0
+        return ends_optimizer_step and (upcoming == 1 or upcoming % self.hparams.log_interval == 0)
 
     def _save_intra_epoch_ckpt(self) -> None:
         """Fold every process's statistics into the main process before it saves them."""

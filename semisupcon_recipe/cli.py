@@ -15,6 +15,7 @@ from typing import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("semisupcon_recipe.demo.run:main", "the whole method end to end on built-in synthesized music, with a report"),
     "export": ("semisupcon_recipe.interop.export:main", "turn a pretraining checkpoint into a self-contained inference folder"),
+    "cache": ("semisupcon_recipe.audio_cache:main", "decode, down-mix and resample a manifest's audio once into a fast cache"),
     "embed": ("semisupcon_recipe.embed:main", "write track (and frame) embeddings of audio files with an exported encoder"),
     "evaluate": ("semisupcon_recipe.evaluate:evaluate_command", "probe one encoder on a list of tasks; write results.md and results.json"),
     "robustness": ("semisupcon_recipe.evaluate:robustness_command", "compare encoders under audio corruptions of increasing severity; tables and plots"),

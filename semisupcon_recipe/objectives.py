@@ -91,44 +91,54 @@ class LabelSimilarity:
         if self.similarity is not None and not callable(self.similarity):
             raise ValueError(f"similarity must be callable, got {type(self.similarity).__name__}")
 
-    def check(self, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``labels`` suit this supervision kind.
+    def check_kind(self, labels: Optional[torch.Tensor], num_views: int) -> None:
+        """Raise ``ValueError`` unless the dtype and shape of ``labels`` suit this kind.
 
-        ``labels`` may be ``None`` only when no view is labeled.
+        Reads only metadata, never the values, so it costs no host-device synchronisation.
         """
         if labels is None:
-            if labeled_mask.any():
-                raise ValueError("labels is None but labeled_mask marks labeled views; pass their labels")
             return
-        if labels.dim() == 0 or labels.shape[0] != labeled_mask.shape[0]:
+        if labels.dim() == 0 or labels.shape[0] != num_views:
             raise ValueError(
-                f"labels has shape {tuple(labels.shape)} but there are {labeled_mask.shape[0]} views; "
+                f"labels has shape {tuple(labels.shape)} but there are {num_views} views; "
                 "give one label row per view (any placeholder where unlabeled)"
             )
-        known = labels[labeled_mask]  # (L, ...) labels of the labeled views
-        if known.is_floating_point() and not torch.isfinite(known).all():
-            rows = (~torch.isfinite(known.reshape(len(known), -1))).any(1)
-            bad = labeled_mask.nonzero().squeeze(1)[rows].tolist()
-            raise ValueError(f"labels of labeled views {bad} contain NaN or inf")
         kind = self.supervision
         if kind == "multiclass" and (labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool):
             raise ValueError(
                 f"multiclass labels must be integer class indices of shape (V,), got {labels.dtype} "
                 f"{tuple(labels.shape)}; use labels.long(), or supervision='regression' for numbers"
             )
-        if kind == "multilabel":
-            if labels.dim() != 2:
-                raise ValueError(
-                    f"multilabel labels must be multi-hot of shape (V, C), got {tuple(labels.shape)}; "
-                    "for class indices use supervision='multiclass'"
-                )
-            if not ((known == 0) | (known == 1)).all():
-                raise ValueError("multilabel labels must be multi-hot (only 0 and 1) on labeled views")
+        if kind == "multilabel" and labels.dim() != 2:
+            raise ValueError(
+                f"multilabel labels must be multi-hot of shape (V, C), got {tuple(labels.shape)}; "
+                "for class indices use supervision='multiclass'"
+            )
         if kind == "regression" and (labels.dim() not in (1, 2) or not labels.is_floating_point()):
             raise ValueError(
                 f"regression labels must be floating point of shape (V,) or (V, K), got {labels.dtype} "
                 f"{tuple(labels.shape)}; for class indices use supervision='multiclass'"
             )
+
+    def check(self, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``labels`` suit this supervision kind, values included.
+
+        ``labels`` may be ``None`` only when no view is labeled. Reading the values
+        synchronises with the device: call it where labels enter (the data boundary),
+        not on every training step.
+        """
+        if labels is None:
+            if labeled_mask.any():
+                raise ValueError("labels is None but labeled_mask marks labeled views; pass their labels")
+            return
+        self.check_kind(labels, labeled_mask.shape[0])
+        known = labels[labeled_mask]  # (L, ...) labels of the labeled views
+        if known.is_floating_point() and not torch.isfinite(known).all():
+            rows = (~torch.isfinite(known.reshape(len(known), -1))).any(1)
+            bad = labeled_mask.nonzero().squeeze(1)[rows].tolist()
+            raise ValueError(f"labels of labeled views {bad} contain NaN or inf")
+        if self.supervision == "multilabel" and not ((known == 0) | (known == 1)).all():
+            raise ValueError("multilabel labels must be multi-hot (only 0 and 1) on labeled views")
 
     def __call__(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
         """Similarity ``(Va, Vb)`` between labels ``(Va, ...)`` and ``(Vb, ...)``."""
@@ -168,27 +178,48 @@ def _target_block(
     similarity: LabelSimilarity,
 ) -> torch.Tensor:
     """Positive weights (Vr, Vc) of anchors (rows) against candidate views (columns), where
-    row ``i`` is column ``first_row + i`` (weight 0). Inputs are assumed checked."""
+    row ``i`` is column ``first_row + i`` (weight 0). Inputs are assumed checked.
+
+    Built kinds (multiclass, multilabel, regression) compare every pair and keep the
+    labeled ones with a mask, so no step waits for the device; a ``callable``
+    similarity sees only labeled views, which costs one synchronisation.
+    """
     weights = torch.zeros(len(row_ids), len(col_ids), device=row_ids.device)  # (Vr, Vc)
-    rows, cols = row_mask.nonzero().squeeze(1), col_mask.nonzero().squeeze(1)  # (Lr,), (Lc,) labeled
-    if len(rows) and len(cols):
-        labeled_rows = torch.zeros(len(rows), len(col_ids), device=row_ids.device)  # (Lr, Vc)
-        labeled_rows.index_copy_(1, cols, similarity(row_labels[rows], col_labels[cols]))  # (Lr, Lc) placed
-        weights.index_copy_(0, rows, labeled_rows)
+    if row_labels is not None and col_labels is not None:
+        if similarity.supervision == "callable":
+            rows, cols = row_mask.nonzero().squeeze(1), col_mask.nonzero().squeeze(1)  # (Lr,), (Lc,) labeled
+            if len(rows) and len(cols):
+                labeled_rows = torch.zeros(len(rows), len(col_ids), device=row_ids.device)  # (Lr, Vc)
+                labeled_rows.index_copy_(1, cols, similarity(row_labels[rows], col_labels[cols]))  # (Lr, Lc)
+                weights.index_copy_(0, rows, labeled_rows)
+        else:
+            both = row_mask[:, None] & col_mask[None, :]  # (Vr, Vc) both labeled
+            pairs = similarity(_blank_unlabeled(row_labels, row_mask), _blank_unlabeled(col_labels, col_mask))
+            weights = torch.where(both, pairs, weights)  # (Vr, Vc)
     weights.masked_fill_(row_ids[:, None] == col_ids[None, :], 1.0)  # same clip: 1 whatever the labels
     weights.diagonal(first_row).fill_(0.0)  # never the anchor itself
     return weights
 
 
-def check_views(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
-    """Raise ``ValueError`` unless clip ids, labels and mask describe one batch of views.
+def _blank_unlabeled(labels: torch.Tensor, labeled_mask: torch.Tensor) -> torch.Tensor:
+    """``labels`` (V, ...) with the placeholders of unlabeled views set to 0 (they may be NaN)."""
+    if not labels.is_floating_point():
+        return labels
+    return labels.masked_fill(~labeled_mask.reshape(-1, *([1] * (labels.dim() - 1))), 0.0)
+
+
+def check_view_shapes(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless the dtypes and shapes of a batch of views agree.
+
+    Reads only metadata (no host-device synchronisation): :class:`SemiSupConLoss` runs
+    it on every step; :func:`check_views` adds the checks that read values.
 
     Example
     -------
-    >>> check_views(torch.tensor([0, 0, 1]), None, torch.zeros(3, dtype=torch.bool))
+    >>> check_view_shapes(torch.tensor([0, 0, 1]), None, torch.zeros(2, dtype=torch.bool))
     Traceback (most recent call last):
     ...
-    ValueError: clip(s) [1] have fewer than 2 views; every clip needs N >= 2 views in the batch
+    ValueError: labeled_mask must be bool of shape (3,) (one flag per view), got torch.bool (2,)
     """
     if clip_ids.dim() != 1 or clip_ids.is_floating_point() or clip_ids.dtype == torch.bool:
         raise ValueError(f"clip_ids must be integer of shape (V,), got {clip_ids.dtype} {tuple(clip_ids.shape)}")
@@ -199,6 +230,22 @@ def check_views(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_
         )
     if labels is not None and (labels.dim() == 0 or labels.shape[0] != len(clip_ids)):
         raise ValueError(f"labels has shape {tuple(labels.shape)}, expected one row per view ({len(clip_ids)})")
+
+
+def check_views(clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless clip ids, labels and mask describe one batch of views.
+
+    Adds to :func:`check_view_shapes` the checks that read values (every clip has at
+    least two views), which synchronise with the device: run it where batches are made.
+
+    Example
+    -------
+    >>> check_views(torch.tensor([0, 0, 1]), None, torch.zeros(3, dtype=torch.bool))
+    Traceback (most recent call last):
+    ...
+    ValueError: clip(s) [1] have fewer than 2 views; every clip needs N >= 2 views in the batch
+    """
+    check_view_shapes(clip_ids, labels, labeled_mask)
     clips, counts = torch.unique(clip_ids, return_counts=True)
     if (counts < 2).any():
         raise ValueError(
@@ -317,6 +364,19 @@ def gather_columns(
 class SemiSupConLoss(torch.nn.Module):
     """SemiSupCon loss: contrastive loss with same-clip and label-derived positives.
 
+    Called like SupCon's loss: ``loss(features)`` with ``features`` ``(B, N, D)`` (N views
+    of B clips) is self-supervised; ``loss(features, labels)`` with per-clip labels
+    ``(B,)`` or ``(B, C)`` is supervised, and ``labeled_mask`` ``(B,)`` marks which clips'
+    labels are known (semi-supervised). With ``z`` ``(V, D)`` in any order, pass per-view
+    ``clip_ids`` ``(V,)``, ``labels`` and ``labeled_mask`` as in :func:`target_matrix`.
+
+    A training step never waits for the device: ``forward`` checks only dtypes and
+    shapes, and computes statistics only when asked (``statistics=True``, the Brain's
+    logging steps). Label values are validated where they enter: manifests by
+    :meth:`~semisupcon_recipe.manifest.LabelVocabulary.encode`, hand-built tensors by
+    :meth:`check_batch`. A non-finite ``z`` gives a non-finite loss, which the Brain's
+    non-finite loss check stops on.
+
     Parameters
     ----------
     temperature : float
@@ -332,23 +392,26 @@ class SemiSupConLoss(torch.nn.Module):
 
     Attributes
     ----------
-    last_statistics : dict of str to float
-        After each forward, over this rank's anchors: ``loss``, ``loss_labeled`` and
-        ``loss_unlabeled`` (mean ``L_u``, nan when there is no such anchor),
-        ``positives_self`` and ``positives_label`` (mean same-clip count and
-        label-derived weight per anchor), ``labeled_fraction``.
+    last_statistics : dict of str to float, or None
+        After a forward with ``statistics=True`` (else ``None``), over this rank's
+        anchors: ``loss``, ``loss_labeled`` and ``loss_unlabeled`` (mean ``L_u``, nan
+        when there is no such anchor), ``positives_self`` and ``positives_label`` (mean
+        same-clip count and label-derived weight per anchor), ``labeled_fraction``.
 
     Example
     -------
     >>> loss_fn = SemiSupConLoss(temperature=1.0, supervision="multiclass")
-    >>> z = torch.tensor([[1., 0.], [1., 0.], [0., 1.], [0., 1.]])
-    >>> clip_ids = torch.tensor([0, 0, 1, 1])
-    >>> labels = torch.tensor([-1, -1, -1, -1])
-    >>> labeled = torch.zeros(4, dtype=torch.bool)
-    >>> round(loss_fn(z, clip_ids, labels, labeled).item(), 4)  # log(e + 2) - 1
+    >>> features = torch.tensor([[[1., 0.], [1., 0.]], [[0., 1.], [0., 1.]]])  # (B=2, N=2, D=2)
+    >>> round(loss_fn(features).item(), 4)  # log(e + 2) - 1
+    0.5514
+    >>> loss_fn.last_statistics is None
+    True
+    >>> z, clip_ids = features.reshape(4, 2), torch.tensor([0, 0, 1, 1])
+    >>> labels, labeled = torch.tensor([3, 3, -1, -1]), torch.tensor([True, True, False, False])
+    >>> round(loss_fn(z, clip_ids, labels, labeled, statistics=True).item(), 4)
     0.5514
     >>> loss_fn.last_statistics["positives_self"], loss_fn.last_statistics["labeled_fraction"]
-    (1.0, 0.0)
+    (1.0, 0.5)
     """
 
     def __init__(
@@ -367,19 +430,80 @@ class SemiSupConLoss(torch.nn.Module):
         self.temperature = float(temperature)
         self.label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
         self.gather_across_devices = gather_across_devices
-        self.last_statistics: dict[str, float] = {}
+        self.last_statistics: Optional[dict[str, float]] = None
 
-    def forward(
-        self, z: torch.Tensor, clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Loss of projections ``z`` (V, D) of views with ``clip_ids`` (V,), ``labels`` and
-        ``labeled_mask`` (V,) as in :func:`target_matrix`; returns a float32 (or wider) scalar."""
-        if z.dim() != 2 or len(z) != len(clip_ids):
-            raise ValueError(f"z must be (V, D) with V = len(clip_ids) = {len(clip_ids)}, got {tuple(z.shape)}")
+    def check_batch(
+        self,
+        z: torch.Tensor,
+        clip_ids: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        labeled_mask: Optional[torch.Tensor] = None,
+    ) -> None:
+        """Raise ``ValueError`` unless a batch is valid, values included (finite ``z``,
+        two views per clip, label values of the supervision kind). It synchronises with
+        the device: call it once where batches are made, not on every step.
+
+        Example
+        -------
+        >>> SemiSupConLoss(supervision="multilabel").check_batch(torch.zeros(2, 2, 3), labels=torch.full((2, 4), 0.5))
+        Traceback (most recent call last):
+        ...
+        ValueError: multilabel labels must be multi-hot (only 0 and 1) on labeled views
+        """
+        z, clip_ids, labels, labeled_mask = self._views(z, clip_ids, labels, labeled_mask)
         if not torch.isfinite(z).all():
             raise ValueError("z contains NaN or inf; check the encoder output (learning rate, fp16 overflow)")
         check_views(clip_ids, labels, labeled_mask)
         self.label_similarity.check(labels, labeled_mask)
+
+    def _views(
+        self,
+        z: torch.Tensor,
+        clip_ids: Optional[torch.Tensor],
+        labels: Optional[torch.Tensor],
+        labeled_mask: Optional[torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+        """Per-view ``(z (V, D), clip_ids (V,), labels (V, ...), labeled_mask (V,))``, shapes checked."""
+        if clip_ids is None:
+            if z.dim() != 3 or z.shape[1] < 2:
+                raise ValueError(
+                    f"without clip_ids, z must be (B, N, D) with N >= 2 views per clip, got {tuple(z.shape)}"
+                )
+            num_clips, num_views = z.shape[:2]
+            z = z.reshape(num_clips * num_views, z.shape[2])  # (V, D) clip-major
+            clip_ids = torch.arange(num_clips, device=z.device).repeat_interleave(num_views)  # (V,)
+            if labels is not None:
+                if labels.dim() == 0 or labels.shape[0] != num_clips:
+                    raise ValueError(f"labels has shape {tuple(labels.shape)}, expected one row per clip ({num_clips})")
+                labels = labels.repeat_interleave(num_views, dim=0)  # (V, ...)
+            if labeled_mask is not None:
+                if labeled_mask.shape != (num_clips,):
+                    raise ValueError(
+                        f"labeled_mask must have shape ({num_clips},) (one flag per clip), got {tuple(labeled_mask.shape)}"
+                    )
+                labeled_mask = labeled_mask.repeat_interleave(num_views)  # (V,)
+        if z.dim() != 2 or len(z) != len(clip_ids):
+            raise ValueError(f"z must be (V, D) with V = len(clip_ids) = {len(clip_ids)}, got {tuple(z.shape)}")
+        if labeled_mask is None:
+            labeled_mask = torch.full((len(clip_ids),), labels is not None, dtype=torch.bool, device=z.device)  # (V,)
+        check_view_shapes(clip_ids, labels, labeled_mask)
+        self.label_similarity.check_kind(labels, len(clip_ids))
+        return z, clip_ids, labels, labeled_mask
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        clip_ids: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        labeled_mask: Optional[torch.Tensor] = None,
+        statistics: bool = False,
+    ) -> torch.Tensor:
+        """Loss of projections ``z``: ``(B, N, D)`` with per-clip ``labels`` and
+        ``labeled_mask``, or ``(V, D)`` with per-view ``clip_ids``, ``labels`` and
+        ``labeled_mask`` (see :func:`target_matrix`). ``labels=None``: no view is labeled;
+        ``labeled_mask=None``: every view with a label is labeled. Returns a float32 (or
+        wider) scalar; ``statistics=True`` also fills :attr:`last_statistics`."""
+        z, clip_ids, labels, labeled_mask = self._views(z, clip_ids, labels, labeled_mask)
         with torch.autocast(z.device.type, enabled=False):
             z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # (V, D) unit rows
             local = Columns(z, clip_ids, labels, labeled_mask, first_row=0, world_size=1)
@@ -400,7 +524,7 @@ class SemiSupConLoss(torch.nn.Module):
             if columns.world_size > 1:
                 dist.all_reduce(valid_count)
             loss = anchor_loss.sum() * columns.world_size / valid_count
-        self.last_statistics = self._statistics(anchor_loss, positives, clip_ids, labeled_mask)
+        self.last_statistics = self._statistics(anchor_loss, positives, clip_ids, labeled_mask) if statistics else None
         return loss
 
     @staticmethod

@@ -27,7 +27,10 @@ LOCK_FILE = "pretraining.lock"
 # Settings a rerun may change: how long and how fast it runs, where files are (keys
 # ending in _folder or _root), how much it logs. Every other plain yaml value is a
 # method setting, recorded at the first run.
-RERUN_SETTINGS = ("number_of_epochs", "num_workers", "pin_memory", "log_interval", "checkpoints_to_keep", "train_log")
+RERUN_SETTINGS = (
+    "number_of_epochs", "num_workers", "pin_memory", "log_interval", "checkpoints_to_keep", "train_log",
+    "compile", "compile_module_keys",  # speed only: a rerun may switch torch.compile on or off
+)
 
 
 class OutputFolderError(RuntimeError):
@@ -143,6 +146,12 @@ def dataio_prep(hparams: dict) -> dict:
     rank = int(os.environ.get("RANK", 0))
     loaders = {}
     for stage, prefix in (("train", ""), ("valid", "valid_")):
+        if stage == "train" and (hparams.get("labeled_shards") or hparams.get("unlabeled_shards")):
+            from semisupcon_recipe.shards import shard_loader
+
+            loader = shard_loader(hparams)
+            loaders[stage] = (loader, loader.dataset)
+            continue
         labeled = hparams[f"{prefix}labeled_manifest"]
         unlabeled = hparams[f"{prefix}unlabeled_manifest"]
         if not (labeled or unlabeled):

@@ -310,15 +310,18 @@ class JointSSLBrain(SemiSupConBrain):
         """``ssl_weight * SSL loss + semisupcon_weight * SemiSupCon loss``; logs both parts."""
         projections, ssl = outputs
         loss = torch.zeros((), device=self.device)
+        logged = self._logs_statistics(stage)  # statistics cost host-device syncs: logged steps only
         statistics = {}
         if projections is not None:
-            semisupcon_loss = self.semisupcon_loss(projections, batch)
+            semisupcon_loss = self.semisupcon_loss(projections, batch, stage)
             loss = loss + self.hparams.semisupcon_weight * semisupcon_loss
-            statistics.update(self.hparams.loss.last_statistics or {}, semisupcon_loss=semisupcon_loss.item())
+            if logged:
+                statistics.update(self.hparams.loss.last_statistics or {}, semisupcon_loss=semisupcon_loss.item())
         if ssl is not None:
             ssl_loss, ssl_statistics = ssl
             loss = loss + self.hparams.ssl_weight * ssl_loss
-            statistics.update(ssl_statistics, ssl_loss=ssl_loss.item())
+            if logged:
+                statistics.update(ssl_statistics, ssl_loss=ssl_loss.item())
         self.record_batch(stage, batch, statistics)
         return loss
 

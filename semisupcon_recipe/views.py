@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from semisupcon_recipe.audio import AudioError, audio_info, read_audio
+from semisupcon_recipe.audio_cache import as_float, is_cached, open_cached
 
 
 class TooShortError(AudioError):
@@ -104,6 +105,10 @@ class ViewReader:
     def read(self, path: str | Path, rng: np.random.Generator) -> torch.Tensor:
         """Return the views ``(N, clip_len)`` of one file; raises AudioError/TooShortError."""
         path = str(path)
+        if is_cached(path):  # a file of `semisupcon cache`: already at this rate, memory-mapped
+            samples = open_cached(path, self.sample_rate)  # (T,)
+            starts = self._starts(len(samples), path, rng)
+            return torch.from_numpy(np.stack([as_float(samples[s : s + self.clip_len]) for s in starts]))
         if self.cache_audio or path in self._cache:
             waveform = self._cache.get(path)
             if waveform is None:
@@ -128,9 +133,12 @@ class ViewReader:
         segment = torch.nn.functional.pad(segment, (0, max(0, last - first - segment.shape[0])))
         return torch.stack([segment[s - first : s - first + self.clip_len] for s in starts.tolist()])
 
-    def _crop(self, waveform: torch.Tensor, path: str, rng: np.random.Generator) -> torch.Tensor:
+    def _starts(self, num_samples: int, path: str, rng: np.random.Generator) -> list[int]:
         try:
-            starts = view_starts(waveform.shape[0], self.clip_len, self.num_views, rng)
+            return view_starts(num_samples, self.clip_len, self.num_views, rng).tolist()
         except TooShortError as error:
             raise TooShortError(f"{path}: {error}") from None
-        return torch.stack([waveform[s : s + self.clip_len] for s in starts.tolist()])  # (N, clip_len)
+
+    def _crop(self, waveform: torch.Tensor, path: str, rng: np.random.Generator) -> torch.Tensor:
+        starts = self._starts(waveform.shape[0], path, rng)
+        return torch.stack([waveform[s : s + self.clip_len] for s in starts])  # (N, clip_len)

@@ -253,7 +253,7 @@ def test_exact_log_sum_exp_not_capped_by_an_epsilon():
 def test_statistics_without_labels():
     z, clip_ids, labels, _ = make_batch("multiclass", num_clips=4, num_views=3, labeled_fraction=0.0, seed=9)
     loss_fn = SemiSupConLoss(supervision="multiclass")
-    loss = loss_fn(z, clip_ids, labels, torch.zeros(12, dtype=torch.bool))
+    loss = loss_fn(z, clip_ids, labels, torch.zeros(12, dtype=torch.bool), statistics=True)
     stats = loss_fn.last_statistics
     assert stats["positives_self"] == 2.0 and stats["positives_label"] == 0.0 and stats["labeled_fraction"] == 0.0
     assert math.isnan(stats["loss_labeled"])
@@ -267,7 +267,7 @@ def test_statistics_mixed_batch():
     labeled = torch.tensor([True] * 6 + [False] * 2)
     z = torch.randn(8, 3, generator=torch.Generator().manual_seed(10))
     loss_fn = SemiSupConLoss(supervision="multiclass")
-    loss = loss_fn(z, clip_ids, classes, labeled)
+    loss = loss_fn(z, clip_ids, classes, labeled, statistics=True)
     stats = loss_fn.last_statistics
     assert stats["labeled_fraction"] == 0.75
     assert stats["positives_self"] == 1.0
@@ -325,11 +325,17 @@ BAD_BATCHES = {
 }
 
 
+SHAPE_ERRORS = {"z rows", "z 1-D", "clip_ids float", "mask rows", "mask dtype", "labels rows", "labels 1-D"}
+
+
 @pytest.mark.parametrize("case", list(BAD_BATCHES))
-def test_bad_batches_raise_clear_errors(case):
+def test_bad_batches_raise_clear_errors_at_the_data_boundary_and_bad_shapes_on_every_step(case):
     batch, message = BAD_BATCHES[case]
     with pytest.raises(ValueError, match=message):
-        SemiSupConLoss()(*batch)
+        SemiSupConLoss().check_batch(*batch)
+    if case in SHAPE_ERRORS:
+        with pytest.raises(ValueError, match=message):
+            SemiSupConLoss()(*batch)
 
 
 def test_nan_labels_of_unlabeled_views_are_ignored():
@@ -364,8 +370,11 @@ WRONG_KIND = {
 def test_labels_of_the_wrong_kind_raise(case):
     kwargs, labels, message = WRONG_KIND[case]
     z, clip_ids, _, labeled = good_batch()
+    loss_fn = SemiSupConLoss(**kwargs)
+    # A callable similarity's output is checked as the loss computes it; label values at the data boundary.
+    check = loss_fn if kwargs["supervision"] == "callable" else loss_fn.check_batch
     with pytest.raises(ValueError, match=message):
-        SemiSupConLoss(**kwargs)(z, clip_ids, labels, labeled)
+        check(z, clip_ids, labels, labeled)
     with pytest.raises(ValueError, match=message):
         target_matrix(clip_ids, labels, labeled, **kwargs)
 
@@ -387,3 +396,44 @@ def test_bad_settings_raise(case):
     kwargs, message = BAD_SETTINGS[case]
     with pytest.raises(ValueError, match=message):
         SemiSupConLoss(**kwargs)
+
+
+def refuse_synchronisation(*args, **kwargs):
+    raise AssertionError("a host-device synchronisation (.item/.tolist/bool/nonzero) ran on a non-logging step")
+
+
+SYNCHRONISING_METHODS = ("item", "tolist", "__bool__", "__int__", "__float__", "nonzero")
+
+
+@pytest.mark.parametrize("name", ["multiclass", "multilabel_t1", "multilabel_dice", "regression"])
+def test_a_non_logging_training_step_never_reads_a_value_back_from_the_device(name, monkeypatch):
+    kwargs, _ = SUPERVISIONS[name]
+    z, clip_ids, labels, labeled = make_batch(name.split("_")[0], num_clips=6, num_views=2, labeled_fraction=0.5, seed=4)
+    loss_fn = SemiSupConLoss(**kwargs)
+    expected = loss_fn(z, clip_ids, labels, labeled, statistics=True).detach()
+    assert loss_fn.last_statistics["loss"] == pytest.approx(expected.item())
+    z.grad = None
+    with monkeypatch.context() as patch:
+        for method in SYNCHRONISING_METHODS:
+            patch.setattr(torch.Tensor, method, refuse_synchronisation)
+        loss = loss_fn(z, clip_ids, labels, labeled)
+        loss.backward()
+        assert loss_fn.last_statistics is None
+    assert torch.equal(loss.detach(), expected) and torch.isfinite(z.grad).all()
+
+
+def test_features_of_clips_with_per_clip_labels_give_the_loss_of_the_per_view_call():
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(5, 3, 4, generator=generator)  # (B, N, D)
+    tags = (torch.rand(5, 6, generator=generator) < 0.4).float()  # (B, C)
+    known = torch.tensor([True, False, True, True, False])
+    loss_fn = SemiSupConLoss(supervision="multilabel")
+    clip_ids = torch.arange(5).repeat_interleave(3)
+    per_view = loss_fn(features.reshape(15, 4), clip_ids, tags.repeat_interleave(3, 0), known.repeat_interleave(3))
+    assert loss_fn(features, labels=tags, labeled_mask=known) == pytest.approx(per_view.item())
+    every_clip_labeled = loss_fn(features.reshape(15, 4), clip_ids, tags.repeat_interleave(3, 0), torch.ones(15, dtype=torch.bool))
+    assert loss_fn(features, labels=tags) == pytest.approx(every_clip_labeled.item())
+    unlabeled = loss_fn(features.reshape(15, 4), clip_ids, None, torch.zeros(15, dtype=torch.bool))
+    assert loss_fn(features) == pytest.approx(unlabeled.item())
+    with pytest.raises(ValueError, match=r"without clip_ids, z must be \(B, N, D\)"):
+        loss_fn(features.reshape(15, 4))

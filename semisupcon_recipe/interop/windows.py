@@ -24,6 +24,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from semisupcon_recipe.audio import check_waveform
+
 
 def num_frames(num_samples: int, hop: int) -> int:
     """Number of frames of a recording of ``num_samples``: ``max(1, ceil(T / hop))``.
@@ -158,6 +160,7 @@ class SlidingWindowEncoder(nn.Module):
         row's count) and the frame counts ``(B,)``.
         """
         items = self._as_list(waveforms, lengths)
+        items = [check_waveform(wave, f"waveform {index}") for index, wave in enumerate(items)]  # as files are
         windows = [frame_windows(wave, self.window, self.hop) for wave in items]  # each (N_i, window)
         counts = [chunk.shape[0] for chunk in windows]
         stacked = torch.cat(windows)  # (sum N_i, window)
