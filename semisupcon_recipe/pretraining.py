@@ -13,6 +13,7 @@ import speechbrain as sb
 from speechbrain.dataio.dataloader import make_dataloader
 
 from semisupcon_recipe.brains import SemiSupConBrain
+from semisupcon_recipe.checkpoints import VerifiedCheckpointer
 from semisupcon_recipe.data import collate_views, pretraining_datasets
 from semisupcon_recipe.encoder_spec import write_encoder_spec
 from semisupcon_recipe.sampling import MixedLabelBatchSampler
@@ -75,8 +76,14 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str, hparams: 
     """Create the experiment folder, build the loaders and train; returns the Brain.
 
     Writes ``encoder_spec.yaml`` (for export and interop), the label vocabulary and
-    the ``p_s`` draw into ``output_folder``; rerunning resumes from the checkpoints.
+    the ``p_s`` draw into ``output_folder``; rerunning resumes from the newest complete,
+    checksum-verified checkpoint (see :mod:`semisupcon_recipe.checkpoints`).
     """
+    if not isinstance(hparams["checkpointer"], VerifiedCheckpointer):
+        raise ValueError(
+            f"{hparams_file}: `checkpointer` must be !new:semisupcon_recipe.checkpoints.VerifiedCheckpointer "
+            "(SpeechBrain's Checkpointer plus checksums, so an interrupted or modified checkpoint is never resumed from)"
+        )
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
         hyperparams_to_save=hparams_file,

@@ -11,7 +11,7 @@ import torch
 from interop_fixtures import exported_model, tone  # noqa: F401  (session fixture)
 from speechbrain.utils.fetching import LocalStrategy
 
-from semisupcon_recipe.interop.export import ExportError, load_exported
+from semisupcon_recipe.checkpoints import CheckpointError, load_exported
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
@@ -76,5 +76,5 @@ def test_tampered_weights_refused_by_from_hparams(exported_model, tmp_path):
     raw = bytearray((folder / "encoder.safetensors").read_bytes())
     raw[-1] ^= 0x01
     (folder / "encoder.safetensors").write_bytes(bytes(raw))
-    with pytest.raises(ExportError, match="sha256"):
+    with pytest.raises(CheckpointError, match="sha256"):
         SemiSupConEncoder.from_hparams(source=str(folder), savedir=str(tmp_path / "savedir"))
