@@ -37,7 +37,7 @@ def test_from_hparams_offline_with_every_local_strategy(exported_model, tmp_path
     assert not model.mods.encoder.training
     assert all(not parameter.requires_grad for parameter in model.mods.encoder.parameters())
     if strategy is not LocalStrategy.NO_LINK:
-        assert (savedir / "encoder.ckpt").exists() and (savedir / "hyperparams.yaml").exists()
+        assert all((savedir / name).exists() for name in ("encoder.safetensors", "hyperparams.yaml", "export.json"))
     encoder, manifest = load_exported(exported_model)
     waves = torch.randn(2, 20000) * 0.1
     with torch.no_grad():
