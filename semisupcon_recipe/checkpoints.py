@@ -171,7 +171,10 @@ class VerifiedCheckpointer(Checkpointer):
     """SpeechBrain's ``Checkpointer`` that records checksums and lists only verified checkpoints.
 
     A drop-in replacement in recipe yaml (``checkpointer: !new:semisupcon_recipe.checkpoints.VerifiedCheckpointer``).
-    Skipped checkpoints are in ``skipped`` (folder -> reason) and logged once each.
+    Skipped checkpoints are in ``skipped`` (folder -> reason) and logged once each; they
+    are left on disk for inspection (``delete_checkpoints`` only sees verified ones).
+    Resuming falls back to the newest complete checkpoint and refuses to start over when
+    checkpoints exist but none is complete.
 
     Example
     -------
@@ -194,6 +197,18 @@ class VerifiedCheckpointer(Checkpointer):
         checkpoint = super().save_checkpoint(*args, **kwargs)
         if checkpoint is not None:
             record_checksums(checkpoint)
+        return checkpoint
+
+    def recover_if_possible(self, *args, **kwargs) -> Checkpoint | None:
+        """SpeechBrain's resume from the chosen verified checkpoint; refuses to start over
+        silently when checkpoints exist but none is complete."""
+        checkpoint = super().recover_if_possible(*args, **kwargs)
+        if checkpoint is None and self.skipped:
+            raise CheckpointError(
+                f"no complete checkpoint to resume from in {self.checkpoints_dir}: "
+                + "; ".join(self.skipped.values())
+                + ". Restore the files, or delete those folders to start the run over"
+            )
         return checkpoint
 
     def list_checkpoints(self) -> list[Checkpoint]:
@@ -242,7 +257,7 @@ def find_checkpoint(path: str | Path) -> Checkpoint:
         folder = folder.parent
     if not folder.is_dir():
         raise CheckpointError(
-            f"{folder} is not a folder: pass a pretraining output folder, its save/ folder or one {CKPT_PREFIX} folder"
+            f"{folder} is not a folder: pass a pretraining output folder, its save/ folder or one {CKPT_PREFIX}+ folder"
         )
     if folder.name.startswith(CKPT_PREFIX):
         return verified_checkpoint(folder)
@@ -257,7 +272,7 @@ def find_checkpoint(path: str | Path) -> Checkpoint:
         skipped.update(checkpointer.skipped)
     found = "; ".join(skipped.values()) if skipped else "none found"
     raise CheckpointError(
-        f"no complete checkpoint ({CKPT_PREFIX}*) in {folder} or {folder / 'save'} ({found}); "
+        f"no complete checkpoint ({CKPT_PREFIX}+*) in {folder} or {folder / 'save'} ({found}); "
         "pass a pretraining output folder, its save/ folder or one CKPT+ folder of a run that saved a checkpoint"
     )
 
