@@ -24,7 +24,6 @@ own) or hyperpyyaml tags: only use it for files you wrote or trust.
 from __future__ import annotations
 
 import importlib
-import io
 from pathlib import Path
 from typing import Any
 

@@ -38,7 +38,6 @@ import yaml
 from semisupcon_recipe.checkpoints import (  # noqa: F401  (load_exported & co.: this module's public API too)
     HPARAMS_FILE,
     MANIFEST_FILE,
-    RECORDED_NUMBERS,
     WEIGHTS_FILE,
     EXPORT_FORMAT,
     EXPORT_VERSION,
