@@ -17,7 +17,7 @@ bytes); next to each track embedding, ``<name>.source.json`` records the size an
 modification time of the audio it came from. Rerunning the command skips files whose
 outputs exist and whose audio is unchanged (resume), re-embeds audio that changed, and
 refuses an ``OUT`` filled by another model. Unreadable files are reported and skipped.
-Loading the model runs no code (see :func:`semisupcon_recipe.checkpoints.load_exported`;
+Loading the model runs no code (see :func:`semisupcon_recipe.exported.load_exported`;
 ``--trust-code`` accepts an encoder class outside the allow-list).
 
 Exit status (:data:`EXIT_CODES`): 0 when at least one file has its embeddings (new or

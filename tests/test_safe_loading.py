@@ -23,15 +23,10 @@ import yaml
 from interop_fixtures import REPO, exported_model, tone  # noqa: F401  (session fixture)
 from test_evaluate import planted_task, write_tasks_file
 
-from semisupcon_recipe.checkpoints import (
-    CheckpointError,
-    VerifiedCheckpointer,
-    load_encoder_from_checkpoint,
-    load_exported,
-    sha256_of,
-)
+from semisupcon_recipe.checkpoints import CheckpointError, VerifiedCheckpointer, load_encoder_from_checkpoint, sha256_of
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.encoder_spec import UnsafeDescriptionError, load_encoder_spec, write_encoder_spec
+from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop import hear
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 

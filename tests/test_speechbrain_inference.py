@@ -11,7 +11,8 @@ import torch
 from interop_fixtures import exported_model, tone  # noqa: F401  (session fixture)
 from speechbrain.utils.fetching import LocalStrategy
 
-from semisupcon_recipe.checkpoints import CheckpointError, load_exported
+from semisupcon_recipe.checkpoints import CheckpointError
+from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 

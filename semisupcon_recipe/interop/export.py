@@ -8,7 +8,7 @@ The exported folder holds three files and nothing executable:
   ``embedding_dim`` and ``weights_sha256``;
 - ``encoder.safetensors``: the encoder weights (safetensors: loading runs no pickled code);
 - ``export.json``: a record with the same numbers, the sha256 of both other files and
-  the source checkpoint. Every loader (:func:`semisupcon_recipe.checkpoints.load_exported`,
+  the source checkpoint. Every loader (:func:`semisupcon_recipe.exported.load_exported`,
   used by ``semisupcon embed``, HEAR, s3prl and SpeechBrain inference) checks both
   sha256 before building anything, so a truncated or modified file is refused with an
   error that says so.
@@ -35,21 +35,23 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from semisupcon_recipe.checkpoints import (  # noqa: F401  (load_exported & co.: this module's public API too)
-    HPARAMS_FILE,
-    MANIFEST_FILE,
-    WEIGHTS_FILE,
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
+from semisupcon_recipe.checkpoints import (
     CheckpointError,
     atomic_write_bytes,
     encoder_weights,
     find_checkpoint,
     find_encoder_spec,
+    sha256_of,
+)
+from semisupcon_recipe.exported import (  # noqa: F401  (load_exported & co.: this module's public API too)
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    HPARAMS_FILE,
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
     load_encoder_weights,
     load_exported,
     read_export_record,
-    sha256_of,
 )
 from semisupcon_recipe.encoder_spec import UnsafeDescriptionError, load_encoder_spec, read_description, write_encoder_spec
 
@@ -101,7 +103,7 @@ def _hparams_text(encoder: dict, numbers: dict, sha256: str, source: str) -> str
     body = yaml.safe_dump({**numbers, "weights_sha256": sha256, "encoder": encoder}, sort_keys=False)
     return (
         f"# SemiSupCon encoder exported by `semisupcon export` from {source}\n"
-        "# Plain data: load with semisupcon_recipe.checkpoints.load_exported(<this folder>) or\n"
+        "# Plain data: load with semisupcon_recipe.exported.load_exported(<this folder>) or\n"
         "# semisupcon_recipe.interop.speechbrain_inference.SemiSupConEncoder.from_hparams(source=<this folder>).\n"
         f"{body}"
     )

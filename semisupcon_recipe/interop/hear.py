@@ -51,7 +51,7 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu", tr
         Where to put the model; the audio given later must be on the same device.
     trust_code : bool
         Accept an encoder class outside the allow-list (only for folders you trust);
-        loading never runs code otherwise (see :func:`semisupcon_recipe.checkpoints.load_exported`).
+        loading never runs code otherwise (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Example
     -------

@@ -3,7 +3,7 @@
 ``SemiSupConEncoder.from_hparams(source=EXPORTED_DIR)`` loads a folder written by
 ``semisupcon export``, offline: SpeechBrain's ``fetch`` reads a local ``source`` in place
 (or links it into ``savedir`` when one is given), then
-:func:`semisupcon_recipe.checkpoints.load_exported` checks the sha256 of the
+:func:`semisupcon_recipe.exported.load_exported` checks the sha256 of the
 description and the weights and builds the encoder from the plain-data
 ``hyperparams.yaml``. Unlike ``Pretrained.from_hparams`` it never hands the file to
 hyperpyyaml, so a folder someone else wrote cannot run code (``trust_code=True`` is the
@@ -20,7 +20,7 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 
 from semisupcon_recipe.audio import read_audio
-from semisupcon_recipe.checkpoints import HPARAMS_FILE
+from semisupcon_recipe.exported import HPARAMS_FILE
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 
@@ -77,7 +77,7 @@ class SemiSupConEncoder(Pretrained):
         """
         from speechbrain.utils.fetching import fetch
 
-        from semisupcon_recipe.checkpoints import MANIFEST_FILE, WEIGHTS_FILE, load_exported
+        from semisupcon_recipe.exported import MANIFEST_FILE, WEIGHTS_FILE, load_exported
 
         if hparams_file != HPARAMS_FILE:
             raise ValueError(f"an export folder's description is {HPARAMS_FILE}, not {hparams_file}")
