@@ -96,7 +96,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def record_checksums(checkpoint: Checkpoint) -> Path:
-    """Write ``CHECKSUMS.json`` into a saved checkpoint: the sha256 of each of its files and its meta."""
+    """Write ``CHECKSUMS.json`` into a saved checkpoint: the sha256 of each of its files and its meta.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> checkpoint = Checkpointer(tempfile.mkdtemp(), {"layer": torch.nn.Linear(1, 1)}).save_checkpoint(meta={"loss": 1.0})
+    >>> record = json.loads(record_checksums(checkpoint).read_text())
+    >>> sorted(record["files"]), record["meta"]["loss"]
+    (['CKPT.yaml', 'layer.ckpt'], 1.0)
+    """
     files = {
         path.name: sha256_of(path)
         for path in sorted(Path(checkpoint.path).iterdir())
@@ -149,6 +158,14 @@ def verified_checkpoint(folder: str | Path) -> Checkpoint:
     ------
     CheckpointError
         The folder is incomplete or was modified (see :func:`checksum_problem`).
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> saved = VerifiedCheckpointer(tempfile.mkdtemp(), {"layer": torch.nn.Linear(1, 1)}).save_checkpoint(meta={"loss": 1.0})
+    >>> checkpoint = verified_checkpoint(saved.path)
+    >>> checkpoint.meta["loss"], sorted(checkpoint.paramfiles)
+    (1.0, ['layer'])
     """
     folder = Path(folder)
     problem = checksum_problem(folder)
@@ -270,7 +287,15 @@ def find_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def encoder_weights(checkpoint: Checkpoint) -> Path:
-    """``encoder.ckpt`` of a checkpoint, or a CheckpointError saying the recipe must save it."""
+    """``encoder.ckpt`` of a checkpoint, or a CheckpointError saying the recipe must save it.
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> saved = VerifiedCheckpointer(tempfile.mkdtemp(), {"encoder": torch.nn.Linear(1, 1)}).save_checkpoint()
+    >>> encoder_weights(saved).name
+    'encoder.ckpt'
+    """
     weights = checkpoint.paramfiles.get(Path(ENCODER_CHECKPOINT_NAME).stem)
     if weights is None:
         raise CheckpointError(

@@ -116,7 +116,15 @@ def encoder_spec_text(hparams_file: str | Path, overrides: str | dict | None = N
 
 
 def write_encoder_spec(hparams_file: str | Path, overrides: str | dict | None, output_folder: str | Path) -> Path:
-    """Write ``encoder_spec.yaml`` into ``output_folder`` (atomically); returns its path."""
+    """Write ``encoder_spec.yaml`` into ``output_folder`` (atomically); returns its path.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
+    ...                    {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, tempfile.mkdtemp()).name
+    'encoder_spec.yaml'
+    """
     from semisupcon_recipe.checkpoints import atomic_write_bytes
 
     path = Path(output_folder) / SPEC_FILE
