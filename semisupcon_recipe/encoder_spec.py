@@ -17,8 +17,9 @@ and checked before anything is built: every ``class`` must be in
 support) and every argument a plain scalar, list, mapping or nested description.
 Anything else is refused with :class:`UnsafeDescriptionError`, naming the file and
 the offending tag or class. ``trust_code=True`` (``--trust-code`` on the command line)
-is the explicit opt-in for a description that uses another class (an encoder of your
-own) or hyperpyyaml tags: only use it for files you wrote or trust.
+is the explicit opt-in for a description that names another class (an encoder of your
+own): only use it for files you wrote or trust. Tags are refused even then: a
+description is data, and building it runs only the named classes' constructors.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import ruamel.yaml
 import yaml
-from hyperpyyaml import load_hyperpyyaml, resolve_references
+from hyperpyyaml import resolve_references
 
 SPEC_FILE = "encoder_spec.yaml"
 DESCRIPTION_NUMBERS = ("sample_rate", "clip_len", "embedding_dim")
@@ -166,8 +167,7 @@ def read_description(path: str | Path, trust_code: bool = False) -> dict:
     path : str or Path
         The yaml file (or a folder holding ``encoder_spec.yaml``).
     trust_code : bool
-        Accept classes outside :data:`ALLOWED_CLASSES`. Tags stay refused here; see
-        :func:`load_encoder_spec` for the trusted hyperpyyaml fallback.
+        Accept classes outside :data:`ALLOWED_CLASSES` (tags stay refused).
 
     Returns
     -------
@@ -200,8 +200,10 @@ def read_description(path: str | Path, trust_code: bool = False) -> dict:
     except yaml.constructor.ConstructorError as error:
         tag = error.problem.split("tag ", 1)[-1].strip("'") if error.problem else "?"
         raise UnsafeDescriptionError(
-            f"{path}: the tag {tag} is refused: an encoder description is plain data and loading it "
-            f"never runs code ({error.problem_mark}); this file was modified or written for another tool; {TRUST_HINT}"
+            f"{path}: the tag {tag} is refused: an encoder description is plain data and loading it never runs "
+            f"code ({error.problem_mark}); this file was modified, or written by another tool or an older version. "
+            "Write the encoder as `encoder: {class: NAME, kwargs: {...}}` (rerun pretraining's write_encoder_spec, "
+            "or re-export); for a class outside the allow-list, pass trust_code=True (command line: --trust-code)"
         ) from error
     except yaml.YAMLError as error:
         raise UnsafeDescriptionError(f"{path} is not valid yaml ({error})") from error
@@ -241,9 +243,8 @@ def _build(node: Any) -> Any:
 def load_encoder_spec(path: str | Path, trust_code: bool = False) -> dict:
     """Load an ``encoder_spec.yaml`` (or a folder holding one): ``encoder`` (a fresh,
     randomly initialised module), ``sample_rate``, ``clip_len``, ``embedding_dim``.
-
-    With ``trust_code=True`` a description written by hyperpyyaml (``!new:`` tags, as
-    older versions of this package wrote) is loaded with hyperpyyaml.
+    Read with :func:`read_description` (no code runs; ``trust_code`` accepts classes
+    outside the allow-list).
 
     Example
     -------
@@ -258,13 +259,7 @@ def load_encoder_spec(path: str | Path, trust_code: bool = False) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / SPEC_FILE
-    try:
-        document = read_description(path, trust_code)
-    except UnsafeDescriptionError:
-        if not trust_code:
-            raise
-        with open(path, encoding="utf-8") as stream:
-            return load_hyperpyyaml(stream)
+    document = read_description(path, trust_code)
     missing = [key for key in DESCRIPTION_NUMBERS if key not in document]
     if missing:
         raise UnsafeDescriptionError(f"{path} lacks {', '.join(missing)}; pretraining writes them into {SPEC_FILE}")

@@ -101,8 +101,9 @@ def test_a_planted_tag_in_a_run_spec_runs_neither_in_export_nor_in_evaluate(plan
     run, marker = planted_run
     assert cli_main(["export", str(run), str(tmp_path / "exported")]) == 2
     assert "encoder_spec.yaml: the tag !apply:os.system is refused" in capsys.readouterr().err
-    with pytest.raises(UnsafeDescriptionError, match="encoder_spec.yaml: the tag !apply:os.system"):
-        load_encoder_from_checkpoint(run)
+    for trust_code in (False, True):  # the opt-in accepts classes, never tags
+        with pytest.raises(UnsafeDescriptionError, match="encoder_spec.yaml: the tag !apply:os.system"):
+            load_encoder_from_checkpoint(run, trust_code=trust_code)
     manifests = {split: tmp_path / f"{split}.csv" for split in ("train", "valid", "test")}
     for path in manifests.values():
         path.write_text("ID,duration,wav,labels\n")
