@@ -156,7 +156,7 @@ def export_checkpoint(
     (16000, 8000, 4000, 64)
     """
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save as save_safetensors
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
@@ -186,9 +186,7 @@ def export_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its record is never loaded
     tensors = {name: tensor.detach().contiguous() for name, tensor in encoder.state_dict().items()}
-    temporary = out / (WEIGHTS_FILE + ".partial")
-    save_file(tensors, str(temporary), metadata={"format": EXPORT_FORMAT})
-    temporary.replace(out / WEIGHTS_FILE)
+    atomic_write_bytes(out / WEIGHTS_FILE, save_safetensors(tensors, metadata={"format": EXPORT_FORMAT}))
     sha256 = sha256_of(out / WEIGHTS_FILE)
     atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(encoder_description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
     record = {
