@@ -33,7 +33,8 @@ from semisupcon_recipe.checkpoints import (
 )
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-from semisupcon_recipe.interop.export import export_checkpoint, load_exported
+from semisupcon_recipe.exported import load_exported
+from semisupcon_recipe.interop.export import export_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = REPO / "recipes" / "Generic" / "pretrain" / "train.py"

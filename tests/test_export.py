@@ -13,17 +13,11 @@ import pytest
 import torch
 from interop_fixtures import REPO, exported_model  # noqa: F401  (session fixture)
 
-from semisupcon_recipe.checkpoints import CheckpointError, VerifiedCheckpointer
+from semisupcon_recipe.checkpoints import CheckpointError, VerifiedCheckpointer, find_checkpoint
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-from semisupcon_recipe.interop.export import (
-    choose_hop,
-    export_checkpoint,
-    find_checkpoint,
-    load_encoder_weights,
-    load_exported,
-    stride_unit,
-)
+from semisupcon_recipe.exported import load_encoder_weights, load_exported
+from semisupcon_recipe.interop.export import choose_hop, export_checkpoint, stride_unit
 
 TINY_OVERRIDES = {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}
 
@@ -80,7 +74,7 @@ def test_exported_weights_equal_the_checkpoint(exported_model):
 def test_round_trip_in_fresh_process_without_network(exported_model, tmp_path):
     code = NO_NETWORK + f"""
 import json, torch
-from semisupcon_recipe.interop.export import load_exported
+from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 encoder, manifest = load_exported({str(exported_model)!r})
@@ -185,3 +179,9 @@ def test_cli_export_with_hop_and_overwrite(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert cli_main(["export", str(run), str(out), "--overwrite"]) == 0
     assert load_exported(out)[1]["hop"] == choose_hop(22050, 8000)
+
+
+def test_the_export_command_registers_without_importing_torch_or_speechbrain():
+    code = "import sys, semisupcon_recipe.interop.export, semisupcon_recipe.embed; print(sorted({'torch', 'speechbrain'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]

@@ -35,26 +35,6 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from semisupcon_recipe.checkpoints import (
-    CheckpointError,
-    atomic_write_bytes,
-    encoder_weights,
-    find_checkpoint,
-    find_encoder_spec,
-    sha256_of,
-)
-from semisupcon_recipe.exported import (  # noqa: F401  (load_exported & co.: this module's public API too)
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    HPARAMS_FILE,
-    MANIFEST_FILE,
-    WEIGHTS_FILE,
-    load_encoder_weights,
-    load_exported,
-    read_export_record,
-)
-from semisupcon_recipe.encoder_spec import UnsafeDescriptionError, load_encoder_spec, read_description, write_encoder_spec
-
 if TYPE_CHECKING:
     import torch
 
@@ -67,7 +47,7 @@ UNTRAINED_CHECKPOINT_FOLDER = "save"
 UNTRAINED_EXPORT_FOLDER = "exported"
 
 
-class ExportError(CheckpointError):
+class ExportError(RuntimeError):
     """A checkpoint cannot be exported; the message says why and what to do."""
 
 
@@ -151,12 +131,17 @@ def export_checkpoint(
     >>> out = export_checkpoint(run, run / "exported")
     >>> sorted(path.name for path in out.iterdir())
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
+    >>> from semisupcon_recipe.exported import load_exported
     >>> encoder, metadata = load_exported(out)
     >>> metadata["sample_rate"], metadata["window"], metadata["hop"], metadata["embedding_dim"]
     (16000, 8000, 4000, 64)
     """
     import torch
     from safetensors.torch import save as save_safetensors
+
+    from semisupcon_recipe.checkpoints import atomic_write_bytes, encoder_weights, find_checkpoint, find_encoder_spec, sha256_of
+    from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
+    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
@@ -219,13 +204,13 @@ def load_sliding_encoder(
     max_windows_per_call : int
         Memory bound of :class:`~semisupcon_recipe.interop.windows.SlidingWindowEncoder`.
     trust_code : bool
-        Accept an encoder class outside the allow-list (see :func:`load_exported`).
+        Accept an encoder class outside the allow-list (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Returns
     -------
     (SlidingWindowEncoder, dict)
         The encoder (in eval mode) on windows of the exported ``window`` and ``hop``, and
-        the ``export.json`` record (see :func:`load_exported`).
+        the ``export.json`` record (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Example
     -------
@@ -237,6 +222,7 @@ def load_sliding_encoder(
     >>> sliding.window, sliding.hop, sliding.max_windows_per_call, metadata["embedding_dim"]
     (8000, 4000, 2, 64)
     """
+    from semisupcon_recipe.exported import load_exported
     from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
     encoder, metadata = load_exported(folder, device=device, trust_code=trust_code)
@@ -275,6 +261,7 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
     """
     from semisupcon_recipe.checkpoints import VerifiedCheckpointer
+    from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
 
     output_folder = Path(output_folder)
     write_encoder_spec(hparams_file, overrides, output_folder)
@@ -300,9 +287,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``semisupcon export``; returns the exit code (2: bad or unsafe input)."""
+    from semisupcon_recipe.checkpoints import CheckpointError
+    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    from semisupcon_recipe.exported import read_export_record
+
     try:
         out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
-    except (CheckpointError, UnsafeDescriptionError, FileNotFoundError) as error:
+    except (ExportError, CheckpointError, UnsafeDescriptionError, FileNotFoundError) as error:
         print(f"semisupcon export: error: {error}", file=sys.stderr)
         return 2
     record = read_export_record(out)
