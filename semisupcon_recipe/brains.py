@@ -9,20 +9,129 @@ checkpoints, resuming mid-epoch, optimizer-step limits) is SpeechBrain's.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import speechbrain as sb
 import torch
 import torch.distributed as dist
+from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, register_checkpoint_hooks
 
+from semisupcon_recipe.audio import AudioError
 from semisupcon_recipe.data import ViewBatch
 
 logger = logging.getLogger(__name__)
 
 STATISTICS = ("loss_labeled", "loss_unlabeled", "positives_self", "positives_label", "labeled_fraction")
+POOLS = ("labeled", "unlabeled")
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+@register_checkpoint_hooks
+class EpochStatistics:
+    """Running sums of one epoch's statistics, kept in the checkpoints.
+
+    A run resumed mid-epoch logs the statistics of the whole epoch, not of the part
+    after the resume. Under DDP each process adds its own batches; :meth:`fold` sums
+    them into the main process (the one that saves checkpoints) before every save.
+
+    Example
+    -------
+    >>> statistics = EpochStatistics()
+    >>> statistics.reset(epoch=1)
+    >>> statistics.add({"loss_labeled": 2.0}, read={"labeled": 3, "unlabeled": 4}, skipped={"labeled": 1, "unlabeled": 0})
+    >>> statistics.add({"loss_labeled": 4.0}, read={"labeled": 3, "unlabeled": 4}, skipped={"labeled": 0, "unlabeled": 0})
+    >>> statistics.summary()
+    {'loss_labeled': 3.0, 'skipped_items': 1}
+    """
+
+    def __init__(self) -> None:
+        self.reset(None)
+
+    def reset(self, epoch: int | None) -> None:
+        """Start the statistics of ``epoch`` from zero."""
+        self.epoch = epoch
+        self.finished = False
+        self.sums = {name: [0.0, 0] for name in STATISTICS}  # name -> [total, number of batches]
+        self.read = {pool: 0 for pool in POOLS}  # clips read, per pool
+        self.skipped = {pool: 0 for pool in POOLS}  # clips skipped as unreadable, per pool
+
+    def add(self, statistics: dict, read: dict, skipped: dict) -> None:
+        """Add one batch: the objective's statistics and the clips read and skipped per pool."""
+        for name in STATISTICS:
+            value = float(statistics.get(name, math.nan))
+            if not math.isnan(value):
+                self.sums[name][0] += value
+                self.sums[name][1] += 1
+        for pool in POOLS:
+            self.read[pool] += int(read[pool])
+            self.skipped[pool] += int(skipped[pool])
+
+    def summary(self) -> dict:
+        """Means of the statistics over the epoch's batches, and the number of skipped clips."""
+        means = {name: round(total / count, 4) for name, (total, count) in self.sums.items() if count}
+        means["skipped_items"] = sum(self.skipped.values())
+        return means
+
+    def _vector(self) -> list[float]:
+        return [value for name in STATISTICS for value in self.sums[name]] + [
+            float(counts[pool]) for counts in (self.read, self.skipped) for pool in POOLS
+        ]
+
+    def fold(self, device: torch.device | str) -> None:
+        """Sum every process's counts into the main process; the others restart from zero."""
+        if not _distributed():
+            return
+        totals = torch.tensor(self._vector(), dtype=torch.float64, device=device)
+        dist.all_reduce(totals)
+        totals = totals.tolist() if dist.get_rank() == 0 else [0.0] * totals.numel()
+        for index, name in enumerate(STATISTICS):
+            self.sums[name] = [totals[2 * index], int(totals[2 * index + 1])]
+        counts = [int(value) for value in totals[2 * len(STATISTICS):]]
+        self.read = dict(zip(POOLS, counts[: len(POOLS)]))
+        self.skipped = dict(zip(POOLS, counts[len(POOLS):]))
+
+    @mark_as_saver
+    def _save(self, path: str | Path) -> None:
+        state = {"epoch": self.epoch, "finished": self.finished, "sums": self.sums, "read": self.read, "skipped": self.skipped}
+        Path(path).write_text(json.dumps(state), encoding="utf-8")
+
+    @mark_as_loader
+    def _recover(self, path: str | Path, end_of_epoch: bool) -> None:
+        del end_of_epoch
+        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        self.reset(state["epoch"])
+        self.finished = state["finished"]
+        if int(os.environ.get("RANK", 0)) == 0:  # the saved counts are the sums of all processes
+            self.sums = {name: list(state["sums"][name]) for name in STATISTICS}
+            self.read = dict(state["read"])
+            self.skipped = dict(state["skipped"])
+
+
+def view_targets(batch: ViewBatch, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clip ids ``(V,)``, labels ``(V,)`` or ``(V, C)`` and labeled mask ``(V,)`` of the
+    clip-major views of ``batch`` on ``device``: what the SemiSupCon objective takes with
+    the projections ``(V, P)``.
+
+    Example
+    -------
+    >>> batch = ViewBatch(["a", "b"], torch.zeros(2, 3, 5), torch.tensor([4, -1]), torch.tensor([True, False]))
+    >>> clip_ids, labels, labeled = view_targets(batch, "cpu")
+    >>> clip_ids.tolist(), labels.tolist(), labeled.tolist()
+    ([0, 0, 0, 1, 1, 1], [4, 4, 4, -1, -1, -1], [True, True, True, False, False, False])
+    """
+    num_clips, num_views = batch.views.shape[:2]
+    clip_ids = torch.arange(num_clips, device=device).repeat_interleave(num_views)  # (V,)
+    labels = batch.labels.to(device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
+    labeled = batch.labeled.to(device).repeat_interleave(num_views)  # (V,)
+    return clip_ids, labels, labeled
 
 
 class SemiSupConBrain(sb.Brain):
@@ -33,7 +142,18 @@ class SemiSupConBrain(sb.Brain):
     ``epoch_counter``, ``train_epoch_seed`` (an :class:`~semisupcon_recipe.data.EpochSeed`),
     ``log_interval`` (optimizer steps between loss lines in the log; the first step is
     always logged) and optional ``augment`` (applied to training views on the device).
+
+    The epoch's statistics (:class:`EpochStatistics`) are kept in the checkpoints, so an
+    epoch resumed mid-way logs the whole epoch; an epoch in which every clip drawn from
+    the labeled (or unlabeled) pool was unreadable stops the run with an
+    :class:`~semisupcon_recipe.audio.AudioError` naming the manifest.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.statistics = {stage: EpochStatistics() for stage in sb.Stage}
+        if self.checkpointer is not None:  # a resumed epoch logs the statistics of the whole epoch
+            self.checkpointer.add_recoverable("epoch-statistics", self.statistics[sb.Stage.TRAIN])
 
     def on_fit_batch_end(self, batch: ViewBatch, outputs: torch.Tensor, loss: torch.Tensor, should_step: bool) -> None:
         """Log the global-batch loss of the first step and every ``log_interval`` steps."""
@@ -68,37 +188,51 @@ class SemiSupConBrain(sb.Brain):
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
-        num_clips, num_views = batch.views.shape[:2]  # the views themselves were moved by compute_forward
-        clip_ids = torch.arange(num_clips, device=self.device).repeat_interleave(num_views)  # (V,)
-        labels = batch.labels.to(self.device).repeat_interleave(num_views, dim=0)  # (V,) or (V, C)
-        labeled = batch.labeled.to(self.device).repeat_interleave(num_views)  # (V,)
+        clip_ids, labels, labeled = view_targets(batch, self.device)  # the views themselves were moved by compute_forward
         loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled)
-        self._accumulate(self.hparams.loss.last_statistics, len(batch.skipped))
+        num_labeled = int(batch.labeled.sum())  # batch.labeled is still on the host: no device sync
+        self.statistics[stage].add(
+            self.hparams.loss.last_statistics,
+            read={"labeled": num_labeled, "unlabeled": num_clips - num_labeled},
+            skipped={"labeled": batch.skipped_labeled, "unlabeled": len(batch.skipped) - batch.skipped_labeled},
+        )
         return loss
 
-    def _accumulate(self, statistics: dict, skipped: int) -> None:
-        self.skipped_items += skipped
-        for name in STATISTICS:
-            value = float(statistics.get(name, math.nan))
-            if not math.isnan(value):
-                total, count = self.statistic_sums.get(name, (0.0, 0))
-                self.statistic_sums[name] = (total + value, count + 1)
-
-    def _statistics(self) -> dict:
-        means = {name: round(total / count, 4) for name, (total, count) in self.statistic_sums.items() if count}
-        means["skipped_items"] = self.skipped_items
-        return means
+    def _save_intra_epoch_ckpt(self) -> None:
+        """Fold every process's statistics into the main process before it saves them."""
+        self.statistics[sb.Stage.TRAIN].fold(self.device)
+        super()._save_intra_epoch_ckpt()
 
     def on_stage_start(self, stage: sb.Stage, epoch: int | None = None) -> None:
-        """Reset the statistics; point the training views at this epoch's randomness."""
-        self.statistic_sums: dict[str, tuple[float, int]] = {}
-        self.skipped_items = 0
+        """Reset the statistics (unless resuming this epoch); point the training views at this epoch."""
+        statistics = self.statistics[stage]
+        if not (stage == sb.Stage.TRAIN and statistics.epoch == epoch and not statistics.finished):
+            statistics.reset(epoch)
         if stage == sb.Stage.TRAIN and epoch is not None:
             self.hparams.train_epoch_seed.epoch = epoch
 
+    def _check_pools_readable(self, statistics: EpochStatistics, epoch: int | None) -> None:
+        """Stop when every clip drawn from a pool in the epoch was unreadable.
+
+        Without it, a run whose labeled (or unlabeled) audio is all missing would go on
+        as a self-supervised (or supervised) run and finish with exit code 0.
+        """
+        for pool in POOLS:
+            if statistics.skipped[pool] and not statistics.read[pool]:
+                manifest = getattr(self.hparams, f"{pool}_manifest", f"the {pool} manifest")
+                raise AudioError(
+                    f"epoch {epoch}: every {pool} clip drawn ({statistics.skipped[pool]} draws) was unreadable, so the "
+                    f"{pool} pool contributes nothing and the run would silently train without it; check the wav "
+                    f"paths of {manifest} (and data_root) and the warnings above, then rerun"
+                )
+
     def on_stage_end(self, stage: sb.Stage, stage_loss: float, epoch: int | None = None) -> None:
         """Log the epoch; checkpoint after validation (or after training without one)."""
-        statistics = {"loss": round(stage_loss, 5), **self._statistics()}
+        self.statistics[stage].fold(self.device)
+        if stage == sb.Stage.TRAIN:
+            self._check_pools_readable(self.statistics[stage], epoch)
+            self.statistics[stage].finished = True
+        statistics = {"loss": round(stage_loss, 5), **self.statistics[stage].summary()}
         if stage == sb.Stage.TRAIN:
             self.train_stats = statistics
             if getattr(self.hparams, "valid_manifests_given", True):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -46,6 +46,8 @@ class ViewBatch:
         ``(B,)`` bool.
     skipped : list of str
         Items of this batch dropped because their audio could not be read.
+    skipped_labeled : int
+        How many of ``skipped`` were labeled clips.
     """
 
     ids: list[str]
@@ -53,15 +55,16 @@ class ViewBatch:
     labels: torch.Tensor
     labeled: torch.Tensor
     skipped: list[str] = field(default_factory=list)
+    skipped_labeled: int = 0
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "ViewBatch":
         """Move the tensors to ``device``."""
         move = lambda tensor: tensor.to(device, non_blocking=non_blocking)  # noqa: E731
-        return ViewBatch(self.ids, move(self.views), move(self.labels), move(self.labeled), self.skipped)
+        return replace(self, views=move(self.views), labels=move(self.labels), labeled=move(self.labeled))
 
     def pin_memory(self) -> "ViewBatch":
         """Pin the tensors (DataLoader ``pin_memory=True``)."""
-        return ViewBatch(self.ids, self.views.pin_memory(), self.labels.pin_memory(), self.labeled.pin_memory(), self.skipped)
+        return replace(self, views=self.views.pin_memory(), labels=self.labels.pin_memory(), labeled=self.labeled.pin_memory())
 
 
 def collate_views(examples: Sequence[dict]) -> ViewBatch:
@@ -72,8 +75,8 @@ def collate_views(examples: Sequence[dict]) -> ViewBatch:
     >>> good = {"id": "a", "views": torch.zeros(2, 5), "label": torch.tensor(1), "labeled": True}
     >>> bad = {"id": "b", "views": None, "label": torch.tensor(-1), "labeled": False}
     >>> batch = collate_views([good, bad])
-    >>> tuple(batch.views.shape), batch.skipped
-    ((1, 2, 5), ['b'])
+    >>> tuple(batch.views.shape), batch.skipped, batch.skipped_labeled
+    ((1, 2, 5), ['b'], 0)
     """
     kept = [example for example in examples if example["views"] is not None]
     skipped = [example["id"] for example in examples if example["views"] is None]
@@ -85,6 +88,7 @@ def collate_views(examples: Sequence[dict]) -> ViewBatch:
         labels=torch.stack([example["label"] for example in kept]),  # (B,) or (B, C)
         labeled=torch.tensor([bool(example["labeled"]) for example in kept]),  # (B,)
         skipped=skipped,
+        skipped_labeled=sum(bool(example["labeled"]) for example in examples if example["views"] is None),
     )
 
 

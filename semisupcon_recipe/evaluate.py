@@ -460,6 +460,10 @@ def results_markdown(results: Mapping) -> str:
             if excluded:
                 notes.append(f"- {task['name']} / {head}: tag(s) without positive or negative test example, "
                              f"left out of the macro averages: {', '.join(excluded)}")
+            unseen = sorted({name for run in summary["runs"] for name in run.get("data", {}).get("test", {}).get("labels_not_in_train", [])})
+            if unseen:
+                notes.append(f"- {task['name']} / {head}: label(s) of the test split absent from the training split "
+                             f"(the probe cannot learn them): {', '.join(unseen)}")
     lines = [
         "# Probe results",
         "",

@@ -54,6 +54,34 @@ def require_folder(path: str | Path, what: str) -> Path:
     return path
 
 
+def layout_mismatch(data_folder: str | Path, expected: str, limit: int = 12) -> DatasetLayoutError:
+    """The error for a data_folder without the expected layout: what was expected, what is there.
+
+    ``expected`` describes the layout in words; the message lists the folder's entries
+    (folders with a trailing ``/``, at most ``limit`` of them) so that the user sees
+    what they pointed at.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "Data").mkdir(); _ = (root / "notes.txt").write_text("")
+    >>> print(str(layout_mismatch(root, "genres/<genre>/*.wav")).replace(str(root), "ROOT"))
+    ROOT does not have the expected layout: expected genres/<genre>/*.wav; found Data/, notes.txt
+    >>> print(str(layout_mismatch(root / "absent", "genres/")).replace(str(root), "ROOT"))
+    ROOT/absent does not have the expected layout: expected genres/; found no such folder
+    """
+    data_folder = Path(data_folder)
+    if not data_folder.is_dir():
+        found = "no such folder"
+    else:
+        entries = sorted(f"{entry.name}/" if entry.is_dir() else entry.name for entry in data_folder.iterdir())
+        found = ", ".join(entries[:limit]) or "an empty folder"
+        if len(entries) > limit:
+            found += f" (and {len(entries) - limit} more)"
+    return DatasetLayoutError(f"{data_folder} does not have the expected layout: expected {expected}; found {found}")
+
+
 def audio_row(item_id: str, wav_path: str | Path, labels: str | list[str] = "", **extra: object) -> dict:
     """One manifest row for an audio file, its duration read from the file header.
 
@@ -106,6 +134,30 @@ def readable_audio_row(
             raise
         return None
     return row if row["duration"] > 0 else None
+
+
+def read_excluded_ids(path: str | Path) -> set[int]:
+    """Numeric item ids to leave out (FMA track ids, MagnaTagATune clip ids), one per line.
+
+    Leading zeros are allowed and blank lines ignored.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.txt")
+    >>> _ = open(path, "w").write("001486\\n\\n5574\\n")
+    >>> sorted(read_excluded_ids(path))
+    [1486, 5574]
+    """
+    path = require_file(path, "a list of ids to exclude, one per line")
+    excluded = set()
+    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if not line.strip().isdigit():
+            raise DatasetLayoutError(f"{path}, line {line_number}: {line.strip()!r} is not a numeric id")
+        excluded.add(int(line))
+    return excluded
 
 
 def prepared_with(options_file: str | Path, outputs: Iterable[Path], options: dict) -> bool:

@@ -15,7 +15,9 @@ encoder.
   checkpoint (and the latest, to resume) and the test runs on the best.
 
 Label vocabularies are built from the ``labels`` cells of all three manifests, so a
-class that happens to be absent from one split does not break encoding. In a
+class that happens to be absent from one split does not break encoding; a label of the
+validation or test split that no training row has (the probe cannot learn it) is
+warned about and listed in the results (``data.<split>.labels_not_in_train``). In a
 multi-label manifest an empty cell means "no tag active"; in a multi-class or
 regression manifest an empty cell is an unlabeled row, which a probe cannot use: such
 rows are dropped and counted.
@@ -240,6 +242,21 @@ def _labeled_subset(features: TrackEmbeddings, cells: Mapping[str, str], kind: s
     return keep, len(features.ids) - len(keep)
 
 
+def _labels_not_in_train(kind: str, cells: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
+    """Per evaluation split, the label names its rows use that no training row uses.
+
+    Example
+    -------
+    >>> _labels_not_in_train("multilabel", {"train": {"a": "rock"}, "valid": {"b": "rock"}, "test": {"c": "rock;new age"}})
+    {'test': ['new age']}
+    """
+    if kind == "regression":
+        return {}
+    names = {split: set(LabelVocabulary.from_cells(kind, list(cells[split].values())).names) for split in SPLITS}
+    unseen = {split: sorted(names[split] - names["train"]) for split in SPLITS if split != "train"}
+    return {split: found for split, found in unseen.items() if found}
+
+
 def probe_datasets(
     kind: str,
     features: Mapping[str, TrackEmbeddings],
@@ -288,6 +305,13 @@ def probe_datasets(
     vocabulary = LabelVocabulary.from_cells(kind, [cell for split in SPLITS for cell in cells[split].values()])
     if vocabulary.kind != "regression" and not vocabulary.names:
         raise ValueError(f"manifests {[str(manifests[s]) for s in SPLITS]} hold no labels; fill their 'labels' column")
+    unseen = _labels_not_in_train(kind, cells)
+    for split, names in unseen.items():
+        logger.warning(
+            "%s: label(s) %s occur in the %s split but not in the training split %s; the probe cannot learn them "
+            "(reported in results.json under data.%s.labels_not_in_train)",
+            manifests[split], names, split, manifests["train"], split,
+        )
     tensors, summary = {}, {}
     for split in SPLITS:
         split_features = features[split]
@@ -310,6 +334,8 @@ def probe_datasets(
             inputs = split_features.track_means()[keep_index]  # (M', D)
         tensors[split] = [inputs, targets]
         summary[split] = {**split_features.summary(), "unlabeled_dropped": dropped, "examples": len(inputs)}
+        if split in unseen:
+            summary[split]["labels_not_in_train"] = unseen[split]
     target_mean = target_std = None
     if kind == "regression":
         train_tracks = torch.stack([

@@ -27,8 +27,8 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
 
     If ``record`` exists, the IDs it lists are returned (a resumed run keeps its
     subset); otherwise the subset is drawn with ``seed`` and written there, one ID
-    per line. ``fraction`` is applied exactly once (the reference code applies it
-    twice).
+    per line (an ID may contain spaces). ``fraction`` is applied exactly once (the
+    reference code applies it twice).
 
     Example
     -------
@@ -39,8 +39,13 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"p_s (labeled_data_fraction) must lie in [0, 1], got {fraction}")
+    unwritable = [item for item in ids if not item or "\n" in item or "\r" in item]
+    if unwritable:
+        raise ValueError(f"IDs must be non-empty and on one line; found {unwritable[:3]}: fix the manifest's ID column")
     if record is not None and Path(record).is_file():
-        kept = Path(record).read_text(encoding="utf-8").split()
+        kept = Path(record).read_text(encoding="utf-8").split("\n")  # one ID per line, spaces included
+        if kept[-1] == "":
+            kept.pop()
         unknown = sorted(set(kept) - set(ids))
         if unknown:
             raise ValueError(f"{record} lists IDs not in the labeled manifest (e.g. {unknown[:3]}); delete it to redraw")
@@ -132,6 +137,13 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
         self.batch_size = int(batch_size)
         self.num_labeled = math.floor(self.batch_size * labeled_share)
         self.num_unlabeled = self.batch_size - self.num_labeled
+        if labeled_share > 0 and self.num_labeled == 0:
+            raise ValueError(
+                f"b_s (labeled_share) = {labeled_share} with batch_size {self.batch_size} gives "
+                f"floor({self.batch_size} * {labeled_share}) = 0 labeled clips per batch: the labels would never be "
+                f"used; raise batch_size to at least {math.ceil(1 / labeled_share)}, or set labeled_share to 0 for "
+                f"self-supervised training"
+            )
         for name, pool, needed in (("labeled", self.labeled, self.num_labeled), ("unlabeled", self.unlabeled, self.num_unlabeled)):
             if needed and not pool:
                 raise ValueError(f"every batch needs {needed} {name} clips but the {name} pool is empty; check the manifests, p_s and b_s")

@@ -37,3 +37,19 @@ def make_tone_dataset(folder: Path, num_clips: int = 40, num_labeled: int = 16, 
     write_manifest(folder / "labeled.csv", labeled)
     write_manifest(folder / "unlabeled.csv", unlabeled)
     return folder / "labeled.csv", folder / "unlabeled.csv"
+
+
+def with_unreadable_clips(manifest: Path | None, folder: Path, count: int, labels: str = "") -> Path:
+    """A copy of ``manifest`` (or an empty one) plus ``count`` rows whose files are not audio (``labels`` on each)."""
+    from semisupcon_recipe.manifest import read_manifest
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"ID": item_id, **row} for item_id, row in read_manifest(manifest).items()] if manifest else []
+    for index in range(count):
+        path = folder / f"unreadable{index}.wav"
+        path.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 8)
+        rows.append({"ID": f"unreadable{index}", "duration": 1.5, "wav": str(path), "labels": labels})
+    path = folder / f"{Path(manifest).stem if manifest else 'only'}_with_{count}_unreadable.csv"
+    write_manifest(path, rows)
+    return path

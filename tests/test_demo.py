@@ -29,7 +29,7 @@ def test_demo_options_override_the_defaults():
 def test_quick_demo_writes_a_well_formed_report(tmp_path):
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "semisupcon_recipe.cli", "demo", "--quick", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
 
     results = json.loads((out / "results.json").read_text())
@@ -54,13 +54,13 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
     # Rerunning reuses the data, the finished pretrainings and the features.
     data_stamp = (out / "data" / "dataset.json").stat().st_mtime_ns
     checkpoints = sorted(p.name for p in (out / "models").rglob("CKPT+*"))
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (out / "data" / "dataset.json").stat().st_mtime_ns == data_stamp
     assert sorted(p.name for p in (out / "models").rglob("CKPT+*")) == checkpoints
 
     # Other pretraining settings in the same folder are refused, naming the setting and the fix.
-    other = subprocess.run(command + ["--labeled-share", "0.5"], capture_output=True, text=True, timeout=900)
+    other = subprocess.run(command + ["--labeled-share", "0.5"], capture_output=True, text=True, timeout=1500)
     assert other.returncode == 2 and "labeled_share: 0.25 there, 0.5 asked" in other.stderr
     assert "pass another --out" in other.stderr and "Traceback" not in other.stderr
 
@@ -69,7 +69,7 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
 def test_quick_label_control_demo_trains_semisupcon_on_clip_id_labels(tmp_path):
     out = tmp_path / "control"
     command = [sys.executable, "-m", "semisupcon_recipe.cli", "demo", "--quick", "--label-control", "--out", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-3000:]
     control = out / "models" / "semisupcon" / "labeled_control.csv"
     assert all(row["labels"] == item_id for item_id, row in read_manifest(control).items())

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from prepare.fixtures_a import build_fma, build_magnatagatune
+from prepare.fixtures_fma import build_fma
+from prepare.fixtures_magnatagatune import build_magnatagatune
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "MagnaTagATune" / "pretrain"
@@ -30,7 +31,7 @@ def test_prepares_manifests_and_pretrains(tmp_path, mode):
         f"--data_folder={tmp_path / 'mtat'}", f"--fma_folder={tmp_path / 'fma'}",
         f"--manifest_folder={tmp_path / 'manifests'}", f"--output_folder={output}", *TINY,
     ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=800)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "manifests" / "train_top50.csv").is_file()
     assert (tmp_path / "manifests" / "unlabeled.csv").is_file() == (mode != "supervised")

@@ -1,25 +1,26 @@
-"""The pretraining recipe end to end: three modes, resume after a kill, torchrun."""
+"""The pretraining recipe end to end: three modes, resume after a kill, torchrun, refused reruns."""
 
+import fcntl
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from pretrain_fixtures import make_tone_dataset
+from pretrain_fixtures import make_tone_dataset, with_unreadable_clips
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "recipes" / "Generic" / "pretrain" / "train.py"
 TINY = ROOT / "recipes" / "Generic" / "pretrain" / "hparams" / "tiny_cpu.yaml"
 
 pytestmark = pytest.mark.slow
+# Only a guard against a real hang (runs take seconds alone, minutes on a loaded machine).
+HANG_TIMEOUT_S = 800
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def command(manifests, output, *extra):
     ]
 
 
-def run(args, timeout=300):
+def run(args, timeout=HANG_TIMEOUT_S):
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -67,30 +68,48 @@ def test_each_mode_trains_and_checkpoints(manifests, tmp_path, labeled_share):
         assert (output / name).is_file()
 
 
-def test_killed_run_resumes_from_the_same_step(manifests, tmp_path):
+def epoch_line(output, epoch):
+    """The fields of one epoch's line of train_log.txt."""
+    line = next(line for line in (Path(output) / "train_log.txt").read_text().splitlines() if line.startswith(f"epoch: {epoch},"))
+    return dict(re.findall(r"(\w[\w ]*?): ([^,\s]+)", line.replace(" - ", ", ")))
+
+
+# Runs the recipe and SIGKILLs it right after its N-th mid-epoch checkpoint is saved: the kill
+# lands at the same step on an idle or a loaded machine (no polling, no clock).
+KILL_AFTER_SAVE = """
+import os, runpy, signal, sys
+from speechbrain.utils.checkpoints import Checkpointer
+kill_after, saves = int(sys.argv.pop(1)), []
+original = Checkpointer.save_and_keep_only
+def save_then_maybe_die(self, *args, **kwargs):
+    result = original(self, *args, **kwargs)
+    if not kwargs.get("end_of_epoch", True):
+        saves.append(1)
+        if len(saves) == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return result
+Checkpointer.save_and_keep_only = save_then_maybe_die
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifests, tmp_path):
+    # Two unreadable unlabeled clips: the resumed epoch must count the skips before the kill too.
+    manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 2))
     schedule = ["--number_of_epochs=2", "--batches_per_epoch=6", "--ckpt_interval_steps=1"]
     reference = tmp_path / "uninterrupted"
     run(command(manifests, reference, *schedule))
 
     output = tmp_path / "killed"
-    process = subprocess.Popen(command(manifests, output, *schedule), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_at = None
-    deadline = time.time() + 240
-    while process.poll() is None and time.time() < deadline:
-        for folder in checkpoints(output):
-            try:
-                meta = yaml.safe_load((folder / "CKPT.yaml").read_text())
-                brain = yaml.safe_load((folder / "brain.ckpt").read_text())
-            except (OSError, yaml.YAMLError):
-                continue
-            if meta and brain and not meta.get("end-of-epoch", True) and brain.get("optimizer_step", 0) >= 8:
-                killed_at = brain["optimizer_step"]
-        if killed_at:
-            process.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    process.wait(timeout=60)
-    assert killed_at is not None, "no mid-epoch checkpoint appeared before the run ended"
+    args = command(manifests, output, *schedule)
+    # One save after each of the first 5 steps of epoch 1 (step 6 ends the epoch), so save 7 follows step 8.
+    killed = subprocess.run([args[0], "-c", KILL_AFTER_SAVE, "7", *args[1:]], cwd=ROOT, capture_output=True, timeout=HANG_TIMEOUT_S)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    newest = max(checkpoints(output), key=lambda folder: folder.stat().st_mtime)
+    assert not yaml.safe_load((newest / "CKPT.yaml").read_text())["end-of-epoch"]
+    killed_at = yaml.safe_load((newest / "brain.ckpt").read_text())["optimizer_step"]
+    assert 6 < killed_at < 12, f"killed at optimizer step {killed_at}, expected inside epoch 2"
 
     resumed = run(command(manifests, output, *schedule))
     assert "Loading a checkpoint" in resumed.stderr + resumed.stdout or "Loading a checkpoint" in (output / "log.txt").read_text()
@@ -98,6 +117,11 @@ def test_killed_run_resumes_from_the_same_step(manifests, tmp_path):
     expected, actual = final_encoder(reference), final_encoder(output)
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6, msg=f"{name} differs after resume")
+    expected, actual = epoch_line(reference, 2), epoch_line(output, 2)
+    assert int(expected["train skipped_items"]) > 0
+    assert actual.keys() == expected.keys()
+    for key, value in expected.items():
+        assert float(actual[key]) == pytest.approx(float(value), abs=1e-3), f"{key} of the resumed epoch"
 
 
 def first_step_loss(output):
@@ -106,15 +130,63 @@ def first_step_loss(output):
 
 def test_two_process_torchrun_matches_one_process_global_batch(manifests, tmp_path):
     # Per-example normalisation and no augmentation: nothing depends on how the global batch is split.
-    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1"]
+    # Unreadable clips and mid-epoch checkpoints: the logged skips are those of the global batches.
+    manifests = (manifests[0], with_unreadable_clips(manifests[1], tmp_path / "bad", 24))
+    common = ["--normalization=group", "--augment_severity=0", "--number_of_epochs=1", "--batches_per_epoch=2", "--log_interval=1",
+              "--ckpt_interval_steps=1"]
     run(command(manifests, tmp_path / "single", *common, "--batch_size=8"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}"]
+    # --standalone: torchrun binds its own free rendezvous port (no port chosen here and released).
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     args = command(manifests, tmp_path / "ddp", *common, "--batch_size=4", "--distributed_backend=gloo")
-    result = subprocess.run(torchrun + args[1:], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(torchrun + args[1:], cwd=ROOT, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert first_step_loss(tmp_path / "ddp") == pytest.approx(first_step_loss(tmp_path / "single"), abs=1e-5)
     assert checkpoints(tmp_path / "ddp")
+    skipped = int(epoch_line(tmp_path / "single", 1)["train skipped_items"])
+    assert skipped > 0 and int(epoch_line(tmp_path / "ddp", 1)["train skipped_items"]) == skipped
+
+
+def refused(args, timeout=HANG_TIMEOUT_S):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode != 0, "the run should have been refused"
+    return result.stdout + result.stderr  # SpeechBrain logs the error to the console (stdout)
+
+
+def test_rerun_with_changed_method_settings_is_refused_listing_each_difference(manifests, tmp_path):
+    output = tmp_path / "run"
+    run(command(manifests, output, "--labeled_data_fraction=0.5", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    subset = (output / "labeled_subset.txt").read_text()
+    error = refused(command(manifests, output, "--labeled_data_fraction=0.25", "--labeled_share=0.25", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert "other method settings" in error
+    assert "labeled_data_fraction: 0.5 there, 0.25 asked" in error and "labeled_share: 0.5 there, 0.25 asked" in error
+    assert (output / "labeled_subset.txt").read_text() == subset
+    # More epochs is not a method change: the run resumes.
+    run(command(manifests, output, "--labeled_data_fraction=0.5", "--number_of_epochs=2", "--batches_per_epoch=2"))
+    assert "epoch: 2" in (output / "train_log.txt").read_text()
+
+
+def test_second_pretraining_into_a_folder_in_use_is_refused(manifests, tmp_path):
+    output = tmp_path / "run"
+    output.mkdir()
+    with open(output / "pretraining.lock", "a+") as lock:  # as a running pretraining holds it
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        error = refused(command(manifests, output, "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert "another pretraining (process 4242) is running into" in error
+    assert not (output / "train_log.txt").exists() and not (output / "labeled_subset.txt").exists()
+
+
+@pytest.mark.parametrize("pool", ["labeled", "unlabeled"])
+def test_a_wholly_unreadable_pool_stops_the_run(manifests, tmp_path, pool):
+    unreadable = with_unreadable_clips(None, tmp_path / "bad", 6, labels="class0" if pool == "labeled" else "")
+    chosen = (unreadable, manifests[1]) if pool == "labeled" else (manifests[0], unreadable)
+    error = refused(command(chosen, tmp_path / "run", "--number_of_epochs=1", "--batches_per_epoch=2"))
+    assert f"every {pool} clip drawn" in error and str(unreadable) in error
+    assert not checkpoints(tmp_path / "run")
+
+
+def test_a_batch_without_any_labeled_clip_is_refused_up_front(manifests, tmp_path):
+    error = refused(command(manifests, tmp_path / "run", "--batch_size=1", "--labeled_share=0.5"))
+    assert "floor(1 * 0.5) = 0 labeled clips per batch" in error and "batch_size to at least 2" in error

@@ -90,3 +90,28 @@ def test_views_depend_on_item_and_epoch_only(bad_dataset):
     assert torch.equal(first, data.dataset[0]["views"])
     seed.epoch = 1
     assert not torch.equal(first, data.dataset[0]["views"])
+
+
+def test_epoch_statistics_survive_a_checkpoint_once_for_all_processes(tmp_path, monkeypatch):
+    from semisupcon_recipe.brains import EpochStatistics
+
+    saved = EpochStatistics()
+    saved.reset(epoch=2)
+    saved.add({"loss_labeled": 1.5}, read={"labeled": 4, "unlabeled": 3}, skipped={"labeled": 0, "unlabeled": 1})
+    saved._save(tmp_path / "statistics.ckpt")
+    main, other = EpochStatistics(), EpochStatistics()
+    main._recover(tmp_path / "statistics.ckpt", end_of_epoch=False)
+    monkeypatch.setenv("RANK", "1")
+    other._recover(tmp_path / "statistics.ckpt", end_of_epoch=False)
+    # The saved counts are the sums over processes: the main process resumes them, the others start from zero.
+    assert (main.epoch, main.finished, main.summary()) == (2, False, {"loss_labeled": 1.5, "skipped_items": 1})
+    assert main.read == {"labeled": 4, "unlabeled": 3}
+    assert (other.epoch, other.summary(), other.read) == (2, {"skipped_items": 0}, {"labeled": 0, "unlabeled": 0})
+
+
+def test_a_batch_counts_its_unreadable_labeled_clips(bad_dataset):
+    data = build(bad_dataset)
+    items = {data.dataset[i]["id"]: data.dataset[i] for i in range(len(data.dataset))}
+    unreadable_labeled = {**items["stereo44k"], "views": None}  # as if its file had vanished
+    batch = collate_views([items["good"], unreadable_labeled, items["corrupt"]])
+    assert batch.ids == ["good"] and batch.skipped == ["stereo44k", "corrupt"] and batch.skipped_labeled == 1

@@ -201,6 +201,23 @@ def test_unlabeled_rows_of_a_multiclass_task_are_dropped_and_counted(planted, tm
     assert len(data.test) == 3 * (TRACKS_PER_CLASS["test"] - 1)
 
 
+def test_a_class_only_in_the_test_split_is_warned_about_and_reported(planted, tmp_path, caplog):
+    from semisupcon_recipe.evaluate import results_markdown
+
+    manifests = relabel(planted["manifests"], tmp_path / "unseen",
+                        lambda row, rng: "unheard" if row["ID"].startswith("test") and row["ID"].endswith("_0") else row["labels"])
+    with caplog.at_level(logging.WARNING):
+        data = probe_datasets("multiclass", planted["features"], manifests)
+    assert "label(s) ['unheard'] occur in the test split but not in the training split" in caplog.text
+    assert data.summary["test"]["labels_not_in_train"] == ["unheard"] and "labels_not_in_train" not in data.summary["valid"]
+    results = run_probe(data, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["data"]["test"]["labels_not_in_train"] == ["unheard"]
+    summary = {stage: {"accuracy": {"mean": 0.5, "std": 0.0, "values": [0.5]}} for stage in ("test", "valid")}
+    text = results_markdown({"command": "c", "encoder": {"weights": "w", "spec": "s"}, "tasks": [
+        {"name": "planted", "kind": "multiclass", "select_on": "accuracy", "heads": {"linear": {**summary, "runs": [results]}}}]})
+    assert "planted / linear: label(s) of the test split absent from the training split (the probe cannot learn them): unheard" in text
+
+
 def test_unknown_label_error_names_the_row(planted, tmp_path):
     from semisupcon_recipe.manifest import LabelVocabulary
 

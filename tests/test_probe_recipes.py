@@ -18,16 +18,15 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from prepare.fixtures_a import (
-    GTZAN_GENRES,
-    build_gtzan,
-    build_magnatagatune,
-    build_medleydb,
-    build_mtg_jamendo,
-    write_gtzan_split_lists,
-)
-from prepare.fixtures_b import build_emomusic, build_giantsteps, build_nsynth, build_vocalset
 from prepare.fixtures_common import load_prepare_module
+from prepare.fixtures_emomusic import build_emomusic
+from prepare.fixtures_giantsteps import build_giantsteps
+from prepare.fixtures_gtzan import GTZAN_GENRES, build_gtzan, write_gtzan_split_lists
+from prepare.fixtures_magnatagatune import build_magnatagatune
+from prepare.fixtures_medleydb import build_medleydb
+from prepare.fixtures_mtg_jamendo import build_mtg_jamendo
+from prepare.fixtures_nsynth import build_nsynth
+from prepare.fixtures_vocalset import build_vocalset
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics
@@ -72,9 +71,8 @@ PREPARE = {
     "NSynth": ("nsynth_prepare.py", lambda module, data, out: (build_nsynth(data), module.prepare_nsynth(data, out))),
     "EmoMusic": ("emomusic_prepare.py",
                  lambda module, data, out: (build_emomusic(data), module.prepare_emomusic(data, out))),
-    # The fixture has singers f1 f2 m3 m8, not the default technique test singers.
-    "VocalSet": ("vocalset_prepare.py", lambda module, data, out: (
-        build_vocalset(data), module.prepare_vocalset(data, out, test_singers=["f2", "m3"]))),
+    "VocalSet": ("vocalset_prepare.py",
+                 lambda module, data, out: (build_vocalset(data), module.prepare_vocalset(data, out))),
     "MedleyDB": ("medleydb_prepare.py",
                  lambda module, data, out: (build_medleydb(data), module.prepare_medleydb(data, out))),
 }

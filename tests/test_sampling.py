@@ -82,3 +82,9 @@ def test_p_s_bounds():
     with pytest.raises(ValueError, match="p_s"):
         select_labeled_subset(["a"], 1.5, seed=0)
     assert select_labeled_subset(["a", "b"], 0.0, seed=0) == []
+
+
+@pytest.mark.parametrize("batch_size, share", [(1, 0.5), (3, 0.25), (7, 0.1)])
+def test_a_labeled_share_that_rounds_to_no_labeled_clip_is_refused_with_the_fix(batch_size, share):
+    with pytest.raises(ValueError, match=rf"floor\({batch_size} \* {share}\) = 0 labeled clips.*batch_size to at least {math.ceil(1 / share)}"):
+        MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=batch_size, labeled_share=share, seed=0)

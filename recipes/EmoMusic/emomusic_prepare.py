@@ -8,14 +8,23 @@ set`` column: ``development`` clips are train + valid (a seeded ``valid_fraction
 hold-out), ``evaluation`` clips are test. Labels are ``"<mean_arousal>;<mean_valence>"``
 (two-output regression).
 
-Expected layout (the official archives extracted into one folder)::
+Expected layout: the two archives of the emoMusic page extracted into one folder
+(``clips_45sec.tar.gz`` unpacks to ``clips_45seconds/``, ``annotations.tar.gz`` to its
+CSV files, without a folder)::
 
     data_folder/
       clips_45seconds/<song_id>.mp3
-      annotations/static_annotations.csv   song_id, mean_arousal, std_arousal, mean_valence, std_valence
-      songs_info.csv                       song_id, file_name, ..., Mediaeval 2013 set
+      songs_info.csv                 song_id,file_name,Artist,Song title,...,Genre,Mediaeval 2013 set
+      static_annotations.csv         song_id,mean_arousal,std_arousal,mean_valence,std_valence
+      arousal_cont_average.csv ...   (the dynamic annotations; not used)
 
-Quirks handled: header names with leading spaces; ``songs_info.csv`` rows without
+The two CSV files may also sit together in ``annotations/`` (the annotation archive
+extracted into a folder of its name), and ``clips_45seconds/`` in ``clips_45sec/``
+(the same for the audio archive); each CSV is looked for in ``data_folder`` first, then
+in ``annotations/``.
+
+Quirks handled: CRLF line ends; header names and values padded with spaces or tabs;
+``songs_info.csv`` rows without
 annotations (removed clips) are ignored; an annotation row repeated for the same song
 keeps its first occurrence (a warning lists conflicting repeats); annotated songs
 missing from ``songs_info.csv`` have no split and are dropped with a warning.
@@ -38,7 +47,7 @@ from sklearn.model_selection import train_test_split
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder, run_prepare_command,
+    DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,6 +57,12 @@ OPTIONS_FILE = "emomusic_prepare_options.json"
 ANNOTATION_COLUMNS = ("song_id", "mean_arousal", "mean_valence")
 SET_COLUMN = "mediaeval 2013 set"
 SET_NAMES = {"dev": "development", "eval": "evaluation"}
+ANNOTATION_FOLDERS = (".", "annotations")
+CLIP_FOLDERS = ("clips_45seconds", "clips_45sec/clips_45seconds")
+EXPECTED_LAYOUT = (
+    "clips_45seconds/<song_id>.mp3 (from clips_45sec.tar.gz) and songs_info.csv and static_annotations.csv "
+    "(from annotations.tar.gz) beside it or in annotations/"
+)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -150,6 +165,35 @@ def read_song_sets(path: str | Path) -> dict[str, tuple[str, str]]:
     return song_sets
 
 
+def find_emomusic_files(data_folder: str | Path) -> tuple[Path, Path, Path]:
+    """The clip folder, ``static_annotations.csv`` and ``songs_info.csv`` of an extracted dataset.
+
+    Raises :class:`DatasetLayoutError` naming the expected layout and what the folder
+    holds when one of them is not where the archives put it.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "clips_45seconds").mkdir(); (root / "annotations").mkdir()
+    >>> for name in ("songs_info.csv", "static_annotations.csv"):
+    ...     _ = (root / "annotations" / name).write_text("song_id\\n")
+    >>> [path.relative_to(root).as_posix() for path in find_emomusic_files(root)]
+    ['clips_45seconds', 'annotations/static_annotations.csv', 'annotations/songs_info.csv']
+    """
+    data_folder = Path(data_folder)
+    clip_folder = next((data_folder / name for name in CLIP_FOLDERS if (data_folder / name).is_dir()), None)
+    found = [clip_folder] + [
+        next((data_folder / folder / name for folder in ANNOTATION_FOLDERS if (data_folder / folder / name).is_file()), None)
+        for name in ("static_annotations.csv", "songs_info.csv")
+    ]
+    if any(path is None for path in found):
+        missing = [name for name, path in zip(("clips_45seconds/", "static_annotations.csv", "songs_info.csv"), found)
+                   if path is None]
+        raise DatasetLayoutError(f"{layout_mismatch(data_folder, EXPECTED_LAYOUT)} (missing: {', '.join(missing)})")
+    return clip_folder, found[1], found[2]
+
+
 def prepare_emomusic(
     data_folder: str | Path,
     save_folder: str | Path,
@@ -191,9 +235,9 @@ def prepare_emomusic(
     if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("EmoMusic manifests already exist in %s, skipping preparation", save_folder)
         return manifests
-    clip_folder = require_folder(data_folder / "clips_45seconds", "the 45-second mp3 clips")
-    annotations = read_static_annotations(data_folder / "annotations" / "static_annotations.csv")
-    song_sets = read_song_sets(data_folder / "songs_info.csv")
+    clip_folder, annotations_path, songs_path = find_emomusic_files(data_folder)
+    annotations = read_static_annotations(annotations_path)
+    song_sets = read_song_sets(songs_path)
 
     without_set = sorted(set(annotations) - set(song_sets), key=int)
     if without_set:
@@ -222,7 +266,7 @@ def prepare_emomusic(
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_folder", required=True, help="folder with clips_45seconds/, annotations/, songs_info.csv")
+    parser.add_argument("--data_folder", required=True, help="folder with clips_45seconds/, songs_info.csv and static_annotations.csv")
     parser.add_argument("--save_folder", required=True, help="where train.csv, valid.csv and test.csv go")
     parser.add_argument("--valid_fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1234)

@@ -2,12 +2,16 @@
 
 Reads the dataset as distributed: an audio archive ``fma_small/``, ``fma_medium/``,
 ``fma_large/`` or ``fma_full/`` (folders ``000`` .. ``155`` of ``<track id, 6 digits>.mp3``,
-e.g. ``000/000002.mp3``) and ``fma_metadata/tracks.csv``, whose header spans three
-rows (column level 1 such as ``set``, level 2 such as ``subset``, then ``track_id``).
-The column ``(set, subset)`` says the smallest subset a track belongs to: the medium
-subset is the tracks marked ``small`` or ``medium``; large and full are every track
-(full holds the untrimmed audio). SemiSupCon pretrains on fma_medium (25,000 tracks,
-all of its train/validation/test parts).
+e.g. ``000/000002.mp3``) and ``fma_metadata/tracks.csv``. That table is pandas'
+``to_csv`` of a two-level column index (the FMA repository's ``utils.load`` reads it
+with ``header=[0, 1], index_col=0``), so its header spans three rows: column level 1
+(``album``, ``artist``, ``set``, ``track``), level 2 (``title``, ``split``,
+``subset``...), then ``track_id``. The column ``(set, subset)`` says the smallest
+subset a track belongs to (``small``, ``medium`` or ``large``): the medium subset is
+the tracks marked ``small`` or ``medium``; large and full are every track (full holds
+the untrimmed audio). ``(set, split)`` is the official artist-disjoint split
+(``training``, ``validation``, ``test``); its counts are logged. SemiSupCon pretrains
+on fma_medium (25,000 tracks, all of its training/validation/test parts).
 
 Output: ``unlabeled.csv`` in ``save_folder``, every row with an empty ``labels`` cell.
 FMA has some mp3 files that do not decode or hold no audio: they are skipped and their
@@ -25,19 +29,23 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, require_folder,
-    run_prepare_command,
+    DatasetLayoutError, layout_mismatch, prepared_with, read_excluded_ids, readable_audio_row, record_options,
+    require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = Path("fma_metadata") / "tracks.csv"
 SUBSET_COLUMN = ("set", "subset")
+SPLIT_COLUMN = ("set", "split")
+SUBSETS = ("small", "medium", "large")
+OFFICIAL_SPLITS = ("training", "validation", "test")
 INDEX_NAME = "track_id"
 SUBSET_MEMBERS = {
     "small": ("small",),
@@ -51,26 +59,27 @@ FOLDER_DIGITS = 3
 OPTIONS_FILE = "fma_prepare_options.json"
 
 
-def read_track_subsets(path: str | Path) -> dict[int, str]:
-    """Map each track id of ``tracks.csv`` to its ``(set, subset)`` value.
+def read_track_sets(path: str | Path) -> dict[int, tuple[str, str]]:
+    """Map each track id of ``tracks.csv`` to its ``(set, subset)`` and ``(set, split)`` values.
 
     Raises
     ------
     DatasetLayoutError
-        Missing file, a header without the ``(set, subset)`` column or the
-        ``track_id`` row, or a row with a bad id or too few fields; names file and line.
+        Missing file, a header without the ``(set, subset)`` / ``(set, split)`` columns
+        or the ``track_id`` row, a row with a bad id or too few fields, or a subset or
+        split value FMA does not use; names file and line.
 
     Example
     -------
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "tracks.csv")
     >>> _ = open(path, "w").write(",set,set,track\\n,split,subset,title\\ntrack_id,,,\\n"
-    ...                           "2,training,small,Food\\n140,test,medium,Queen\\n")
-    >>> read_track_subsets(path)
-    {2: 'small', 140: 'medium'}
+    ...                           "2,training,small,Food\\n140,validation,medium,Queen\\n")
+    >>> read_track_sets(path)
+    {2: ('small', 'training'), 140: ('medium', 'validation')}
     """
     path = require_file(path, "FMA's metadata table fma_metadata/tracks.csv (from fma_metadata.zip)")
-    subsets = {}
+    sets = {}
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         level_1, level_2, index_row = (next(reader, []) for _ in range(3))
@@ -79,44 +88,28 @@ def read_track_subsets(path: str | Path) -> dict[int, str]:
             last = name or last
             filled.append(last)
         columns = list(zip(filled, level_2))
-        if SUBSET_COLUMN not in columns or not index_row or index_row[0] != INDEX_NAME:
+        if not {SUBSET_COLUMN, SPLIT_COLUMN} <= set(columns) or not index_row or index_row[0] != INDEX_NAME:
             raise DatasetLayoutError(
-                f"{path}, lines 1-3: expected FMA's three-row header with a column {SUBSET_COLUMN} "
-                f"and '{INDEX_NAME}' starting line 3; use the official fma_metadata/tracks.csv"
+                f"{path}, lines 1-3: expected FMA's three-row header with columns {SUBSET_COLUMN} and "
+                f"{SPLIT_COLUMN} and '{INDEX_NAME}' starting line 3; use the official fma_metadata/tracks.csv"
             )
-        column = columns.index(SUBSET_COLUMN)
+        subset_column, split_column = columns.index(SUBSET_COLUMN), columns.index(SPLIT_COLUMN)
         for row in reader:
             if not row:
                 continue
-            if len(row) <= column or not row[0].strip().isdigit():
+            if len(row) <= max(subset_column, split_column) or not row[0].strip().isdigit():
                 raise DatasetLayoutError(
                     f"{path}, line {reader.line_num}: expected a numeric track id and {len(columns)} fields, "
                     f"found {len(row)} field(s) starting {row[:1]}"
                 )
-            subsets[int(row[0])] = row[column].strip()
-    return subsets
-
-
-def read_excluded_ids(path: str | Path) -> set[int]:
-    """Track ids to leave out, one per line (leading zeros allowed, blank lines ignored).
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "broken.txt")
-    >>> _ = open(path, "w").write("001486\\n\\n5574\\n")
-    >>> sorted(read_excluded_ids(path))
-    [1486, 5574]
-    """
-    path = require_file(path, "a list of FMA track ids to exclude, one per line")
-    excluded = set()
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if not line.strip().isdigit():
-            raise DatasetLayoutError(f"{path}, line {line_number}: {line.strip()!r} is not a track id")
-        excluded.add(int(line))
-    return excluded
+            subset, split = row[subset_column].strip(), row[split_column].strip()
+            if subset not in SUBSETS or split not in OFFICIAL_SPLITS:
+                raise DatasetLayoutError(
+                    f"{path}, line {reader.line_num} (track {row[0]}): expected a subset in {SUBSETS} and a split in "
+                    f"{OFFICIAL_SPLITS}, found {subset!r} and {split!r}"
+                )
+            sets[int(row[0])] = (subset, split)
+    return sets
 
 
 def track_audio_path(audio_folder: str | Path, track_id: int) -> Path:
@@ -175,11 +168,16 @@ def prepare_fma(
     if prepared_with(save_folder / OPTIONS_FILE, [manifest], options):
         logger.info("FMA manifest %s already exists, skipping preparation", manifest)
         return {manifest.stem: manifest}
-    audio_folder = require_folder(data_folder / f"fma_{subset}", f"the FMA {subset} audio archive (folders 000 .. 155)")
+    audio_folder = data_folder / f"fma_{subset}"
+    if not audio_folder.is_dir() or not (data_folder / METADATA_FILE).is_file():
+        raise layout_mismatch(
+            data_folder, f"{METADATA_FILE.as_posix()} and fma_{subset}/<first 3 digits>/<6-digit track id>.mp3 "
+            f"(fma_metadata.zip and fma_{subset}.zip unzipped side by side)"
+        )
     excluded = read_excluded_ids(exclude_file) if exclude_file is not None else set()
-    subsets = read_track_subsets(data_folder / METADATA_FILE)
+    track_sets = read_track_sets(data_folder / METADATA_FILE)
     track_ids = sorted(
-        track_id for track_id, track_subset in subsets.items()
+        track_id for track_id, (track_subset, _) in track_sets.items()
         if track_subset in SUBSET_MEMBERS[subset] and track_id not in excluded
     )
 
@@ -195,7 +193,11 @@ def prepare_fma(
         else:
             rows.append(row)
     write_manifest(manifest, rows)
-    logger.info("FMA %s: %d tracks in %s (%d excluded by list)", subset, len(rows), manifest, len(excluded))
+    split_counts = Counter(track_sets[int(row["ID"])][1] for row in rows)
+    logger.info(
+        "FMA %s: %d tracks in %s (official split: %s; %d excluded by list)", subset, len(rows), manifest,
+        ", ".join(f"{split} {split_counts[split]}" for split in OFFICIAL_SPLITS), len(excluded),
+    )
     if unreadable:
         logger.warning("FMA: skipped %d unreadable mp3 file(s), track ids: %s", len(unreadable), ", ".join(unreadable))
     record_options(save_folder / OPTIONS_FILE, options)
@@ -211,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--exclude_file", default=None, help="text file of track ids to leave out")
     args = parser.parse_args(argv)
     run_prepare_command(
-        lambda: prepare_fma(args.data_folder, args.save_folder, subset=args.subset, exclude_file=args.exclude_file)
+        lambda: prepare_fma(args.data_folder, args.save_folder, subset=args.subset, exclude_file=args.exclude_file),
+        reported_errors=(DatasetLayoutError, ValueError),
     )
 
 

@@ -1,8 +1,10 @@
 """Prepare GTZAN genre manifests on the fault-filtered split.
 
-Reads the dataset as distributed: ``genres/<genre>/<genre>.000NN.wav`` (ten genres of
-100 clips; the original archive's ``.au`` files and Kaggle's ``genres_original/``
-folder name are accepted too). The split is the fault-filtered one of Kereliuk, Sturm
+Reads the dataset as distributed: ``genres/<genre>/<genre>.000NN.au`` (ten genres of
+100 clips; the original ``genres.tar.gz``), the same with ``.wav`` files, or Kaggle's
+``Data/genres_original/<genre>/<genre>.000NN.wav``. ``data_folder`` may be that folder
+or any folder above it (up to three levels), such as the Kaggle extraction root that
+holds ``Data/``. The split is the fault-filtered one of Kereliuk, Sturm
 and Larsen (2015), which removes repeated, distorted and mislabeled clips: 443 train,
 197 valid, 290 test clips. Its three lists ship with this recipe in ``splits/``
 (``train_filtered.txt``, ``valid_filtered.txt``, ``test_filtered.txt``, one
@@ -29,7 +31,8 @@ from typing import Sequence
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, run_prepare_command,
+    DatasetLayoutError, layout_mismatch, prepared_with, readable_audio_row, record_options, require_file,
+    run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,23 +82,48 @@ def read_split_list(path: str | Path) -> list[str]:
     return names
 
 
-def find_genres_folder(data_folder: str | Path) -> Path:
+def find_genres_folder(data_folder: str | Path, max_depth: int = 3) -> Path:
     """The folder holding the ten genre folders: ``genres/`` or Kaggle's ``genres_original/``.
+
+    Looked for in ``data_folder`` and below it, at most ``max_depth`` levels down
+    (``__MACOSX`` and hidden folders aside); the shallowest match wins. Raises
+    :class:`DatasetLayoutError` naming the expected layout and what ``data_folder``
+    holds when there is none, or when two are found at the same depth.
 
     Example
     -------
-    >>> import tempfile, os
-    >>> root = tempfile.mkdtemp(); os.makedirs(os.path.join(root, "genres_original"))
-    >>> find_genres_folder(root).name
-    'genres_original'
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "Data" / "genres_original" / "blues").mkdir(parents=True)
+    >>> find_genres_folder(root).relative_to(root).as_posix()
+    'Data/genres_original'
     """
-    for name in GENRES_FOLDERS:
-        if (Path(data_folder) / name).is_dir():
-            return Path(data_folder) / name
-    raise DatasetLayoutError(
-        f"missing folder {Path(data_folder) / GENRES_FOLDERS[0]}: expected the ten genre folders of GTZAN "
-        f"there (or in {GENRES_FOLDERS[1]}/); is data_folder the dataset's root?"
+    data_folder = Path(data_folder)
+    level = [data_folder] if data_folder.is_dir() else []
+    for _ in range(max_depth + 1):
+        found = sorted(folder / name for folder in level for name in GENRES_FOLDERS if _holds_genre_folders(folder / name))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise DatasetLayoutError(
+                f"{data_folder} holds several GTZAN copies ({', '.join(str(path) for path in found)}); "
+                "point data_folder at one of them"
+            )
+        level = [
+            child for folder in level for child in sorted(folder.iterdir())
+            if child.is_dir() and not child.name.startswith((".", "__"))
+        ]
+    raise layout_mismatch(
+        data_folder,
+        f"{' or '.join(f'{name}/<genre>/<genre>.000NN.wav (or .au)' for name in GENRES_FOLDERS)} "
+        f"with genres {', '.join(GENRES)}, in data_folder or up to {max_depth} levels below it "
+        "(Kaggle: Data/genres_original/)",
     )
+
+
+def _holds_genre_folders(folder: Path) -> bool:
+    """True if ``folder`` is a folder with at least one GTZAN genre folder in it."""
+    return folder.is_dir() and any((folder / genre).is_dir() for genre in GENRES)
 
 
 def _clip_audio(genres_folder: Path, name: str) -> Path:
@@ -119,7 +147,8 @@ def prepare_gtzan(
     Parameters
     ----------
     data_folder : str or Path
-        Dataset root holding ``genres/`` (or ``genres_original/``).
+        Folder holding ``genres/`` or ``genres_original/``, directly or up to three
+        levels down (the Kaggle extraction root, holding ``Data/``, works).
     save_folder : str or Path
         Output folder for the manifests.
     split_folder : str or Path, optional
@@ -154,6 +183,7 @@ def prepare_gtzan(
         logger.info("GTZAN manifests already in %s, skipping preparation", save_folder)
         return manifests
     genres_folder = find_genres_folder(data_folder)
+    logger.info("GTZAN clips in %s", genres_folder)
 
     splits = {split: read_split_list(split_folder / list_name) for split, list_name in SPLIT_LISTS.items()}
     seen: dict[str, str] = {}
@@ -170,7 +200,7 @@ def prepare_gtzan(
     for split, names in splits.items():
         rows = []
         for name in names:
-            row = readable_audio_row(name, _clip_audio(genres_folder, name), name.split(".", 1)[0])
+            row = readable_audio_row(name, _clip_audio(genres_folder, name), [name.split(".", 1)[0]])
             if row is None:
                 unreadable.append(name)
             else:
@@ -186,7 +216,7 @@ def prepare_gtzan(
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``--data_folder``, ``--save_folder``, ``--split_folder``."""
     parser = argparse.ArgumentParser(description="Prepare GTZAN genre manifests (fault-filtered split).")
-    parser.add_argument("--data_folder", required=True, help="dataset root holding genres/")
+    parser.add_argument("--data_folder", required=True, help="folder holding genres/ or genres_original/ (or a folder above it, e.g. Kaggle's root holding Data/)")
     parser.add_argument("--save_folder", required=True, help="output folder for the manifests")
     parser.add_argument("--split_folder", default=None, help=f"folder of the three split lists (default {DEFAULT_SPLIT_FOLDER})")
     args = parser.parse_args(argv)

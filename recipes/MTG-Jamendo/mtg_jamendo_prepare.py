@@ -31,7 +31,7 @@ from typing import NamedTuple, Sequence
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, require_folder,
+    DatasetLayoutError, layout_mismatch, prepared_with, readable_audio_row, record_options, require_file,
     run_prepare_command,
 )
 
@@ -170,7 +170,13 @@ def prepare_mtg_jamendo(
     if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("MTG-Jamendo manifests already in %s, skipping preparation", save_folder)
         return manifests
-    require_folder(audio_folder, "the MTG-Jamendo audio download (folders 00 .. 99)")
+    if not split_file(data_folder, TASKS[0], "train", split_index).parent.is_dir():
+        raise layout_mismatch(
+            data_folder,
+            f"data/splits/split-{split_index}/autotagging_<task>-<train|validation|test>.tsv "
+            f"(data_folder is the root of the mtg-jamendo-dataset repository)",
+        )
+    _check_audio_folder(audio_folder, low_quality)
 
     split_tracks = {
         (task, split): read_split_file(split_file(data_folder, task, split, split_index))
@@ -191,6 +197,19 @@ def prepare_mtg_jamendo(
         logger.warning("MTG-Jamendo: skipped %d undecodable mp3 file(s), tracks: %s", len(unreadable), ", ".join(unreadable))
     record_options(save_folder / OPTIONS_FILE, options)
     return manifests
+
+
+def _check_audio_folder(audio_folder: Path, low_quality: bool) -> None:
+    """Refuse an audio folder that is not the unpacked download (``00/`` .. ``99/``), naming what is there."""
+    download_type = "audio-low" if low_quality else "audio"
+    expected = (
+        f"the unpacked {download_type} download, folders 00/ .. 99/ holding <id>"
+        f"{LOW_QUALITY_SUFFIX if low_quality else '.mp3'} (scripts/download/download.py --type {download_type} "
+        f"{audio_folder} --unpack; or pass --audio_folder)"
+    )
+    if not audio_folder.is_dir() or not any(child.is_dir() and len(child.name) == 2 and child.name.isdigit()
+                                            for child in audio_folder.iterdir()):
+        raise layout_mismatch(audio_folder, expected)
 
 
 def _audio_row_or_none(track: JamendoTrack, path: Path) -> dict | None:

@@ -42,7 +42,8 @@ from typing import NamedTuple, Sequence
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, prepared_with, readable_audio_row, record_options, require_file, run_prepare_command,
+    DatasetLayoutError, layout_mismatch, prepared_with, read_excluded_ids, readable_audio_row, record_options,
+    require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ SPLIT_FOLDERS = {"train": "0123456789ab", "valid": "c", "test": "def"}
 DEFAULT_TOP_K = 50
 ALL_TAGS_TASK = "all"
 OPTIONS_FILE = "magnatagatune_prepare_options.json"
+EXPECTED_LAYOUT = (
+    "annotations_final.csv beside the mp3 folders 0/ .. 9/, a/ .. f/ (mp3.zip.001-003 joined and unzipped into "
+    "the folder of annotations_final.csv)"
+)
 
 
 class TaggedClip(NamedTuple):
@@ -83,8 +88,8 @@ def read_annotations(path: str | Path) -> tuple[list[str], list[TaggedClip]]:
     ------
     DatasetLayoutError
         Missing file, a header without ``clip_id`` first and ``mp3_path`` last, a row
-        with the wrong number of fields, or a tag cell that is not ``0`` or ``1``;
-        the message names the file and line.
+        with the wrong number of fields, a clip id that is not a number, or a tag cell
+        that is not ``0`` or ``1``; the message names the file and line.
 
     Example
     -------
@@ -116,6 +121,8 @@ def read_annotations(path: str | Path) -> tuple[list[str], list[TaggedClip]]:
                     f"{path}, line {line}: {len(row)} fields, the header has {len(header)}; "
                     f"the file is truncated or not tab-separated"
                 )
+            if not row[0].isdigit():
+                raise DatasetLayoutError(f"{path}, line {line}: clip_id must be a number, found {row[0]!r}")
             cells = row[1:-1]
             bad = [cell for cell in cells if cell not in ("0", "1")]
             if bad:
@@ -178,6 +185,7 @@ def prepare_magnatagatune(
     data_folder: str | Path,
     save_folder: str | Path,
     top_k: int = DEFAULT_TOP_K,
+    exclude_file: str | Path | None = None,
     skip_prep: bool = False,
 ) -> dict[str, Path]:
     """Write the MagnaTagATune top-k and all-tags manifests (train/valid/test).
@@ -190,6 +198,9 @@ def prepare_magnatagatune(
         Where ``{train,valid,test}_{top<k>,all}.csv`` and ``tags_{top<k>,all}.txt`` go.
     top_k : int
         Number of most frequent tags of the top-k task (50 in the literature).
+    exclude_file : str or Path, optional
+        Clip ids to leave out of every manifest, one per line; the tag selection still
+        counts them. Every id must be in ``annotations_final.csv``.
     skip_prep : bool
         If True, only return the manifest paths (SpeechBrain convention).
 
@@ -214,15 +225,24 @@ def prepare_magnatagatune(
     if skip_prep:
         return manifests
     data_folder = Path(data_folder).expanduser().absolute()
-    options = {"data_folder": str(data_folder), "top_k": top_k}
+    exclude_file = Path(exclude_file).expanduser().absolute() if exclude_file is not None else None
+    options = {"data_folder": str(data_folder), "top_k": top_k, "exclude_file": exclude_file and str(exclude_file)}
     tag_lists = [save_folder / f"tags_{task}.txt" for task in tasks]
     if prepared_with(save_folder / OPTIONS_FILE, [*manifests.values(), *tag_lists], options):
         logger.info("MagnaTagATune manifests already in %s, skipping preparation", save_folder)
         return manifests
 
+    if not (data_folder / ANNOTATIONS_FILE).is_file():
+        raise layout_mismatch(data_folder, EXPECTED_LAYOUT)
     tag_names, clips = read_annotations(data_folder / ANNOTATIONS_FILE)
     task_tags = {tasks[0]: select_top_tags(tag_names, clips, top_k), ALL_TAGS_TASK: list(tag_names)}
-    tagged = [clip for clip in clips if clip.tags]
+    excluded = read_excluded_ids(exclude_file) if exclude_file is not None else set()
+    unknown = sorted(excluded - {int(clip.clip_id) for clip in clips})
+    if unknown:
+        raise DatasetLayoutError(f"{exclude_file}: clip id(s) {unknown} are not in {ANNOTATIONS_FILE}")
+    if excluded:
+        logger.info("MagnaTagATune: %d clip(s) left out by %s", len(excluded), exclude_file)
+    tagged = [clip for clip in clips if clip.tags and int(clip.clip_id) not in excluded]
     splits = {clip.clip_id: split_of(clip) for clip in tagged}
     rows = _read_clip_rows(data_folder, tagged)
     for task, tags in task_tags.items():
@@ -235,7 +255,7 @@ def prepare_magnatagatune(
         for split, chosen in split_rows.items():
             write_manifest(manifests[f"{split}_{task}"], chosen)
         (save_folder / f"tags_{task}.txt").write_text("".join(f"{tag}\n" for tag in tags), encoding="utf-8")
-        untagged = sum(1 for clip in clips if selected.isdisjoint(clip.tags))
+        untagged = sum(1 for clip in clips if selected.isdisjoint(clip.tags) and int(clip.clip_id) not in excluded)
         logger.info(
             "MagnaTagATune %s: %s clips; %d clip(s) without any of its %d tags left out",
             task, ", ".join(f"{split} {len(chosen)}" for split, chosen in split_rows.items()), untagged, len(tags),
@@ -245,14 +265,15 @@ def prepare_magnatagatune(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``--data_folder``, ``--save_folder``, ``--top_k``."""
+    """Command line: ``--data_folder``, ``--save_folder``, ``--top_k``, ``--exclude_file``."""
     parser = argparse.ArgumentParser(description="Prepare MagnaTagATune manifests (top-k and all tags).")
     parser.add_argument("--data_folder", required=True, help="dataset root with annotations_final.csv and folders 0..f")
     parser.add_argument("--save_folder", required=True, help="output folder for the manifests")
     parser.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="size of the top-k tag task")
+    parser.add_argument("--exclude_file", default=None, help="text file of clip ids to leave out, one per line")
     args = parser.parse_args(argv)
     run_prepare_command(
-        lambda: prepare_magnatagatune(args.data_folder, args.save_folder, top_k=args.top_k),
+        lambda: prepare_magnatagatune(args.data_folder, args.save_folder, top_k=args.top_k, exclude_file=args.exclude_file),
         reported_errors=(DatasetLayoutError, ValueError),
     )
 

@@ -11,7 +11,8 @@ NSynth (Engel et al. 2017) ships three splits, each a folder with ``examples.jso
   ``flute``, ``guitar``, ``keyboard``, ``mallet``, ``organ``, ``reed``, ``string``,
   ``synth_lead``, ``vocal``; ``synth_lead`` has no valid/test notes), all pitches.
 
-Expected layout (the three official archives extracted side by side)::
+Expected layout (the three official archives ``nsynth-{train,valid,test}.jsonwav.tar.gz``
+extracted side by side)::
 
     data_folder/
       nsynth-train/examples.json  nsynth-train/audio/<note_str>.wav
@@ -38,7 +39,7 @@ import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, audio_row, prepared_with, record_options, require_file, require_folder, run_prepare_command,
+    DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ SPLITS = ("train", "valid", "test")
 OPTIONS_FILE = "nsynth_prepare_options.json"
 TASKS = ("pitch", "instrument_family")
 REQUIRED_FIELDS = ("note_str", "pitch", "instrument_family_str")
+EXPECTED_LAYOUT = (
+    "nsynth-train/, nsynth-valid/ and nsynth-test/, each with examples.json and audio/<note_str>.wav "
+    "(the three nsynth-<split>.jsonwav.tar.gz archives extracted side by side in data_folder)"
+)
 
 
 def read_examples(split_folder: str | Path) -> dict[str, dict]:
@@ -149,8 +154,10 @@ def prepare_nsynth(
     if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("NSynth manifests already exist in %s, skipping preparation", save_folder)
         return manifests
+    if not all((data_folder / f"nsynth-{split}").is_dir() for split in SPLITS):
+        raise layout_mismatch(data_folder, EXPECTED_LAYOUT)
     for split in SPLITS:
-        split_folder = require_folder(data_folder / f"nsynth-{split}", f"the extracted nsynth-{split} archive")
+        split_folder = data_folder / f"nsynth-{split}"
         examples = read_examples(split_folder)
         rows_by_note: dict[str, dict] = {}
         for task in tasks:

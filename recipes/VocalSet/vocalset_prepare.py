@@ -1,9 +1,11 @@
 """Prepare VocalSet manifests for singer identification and singing-technique classification.
 
-VocalSet (Wilkins et al. 2018) has 20 singers (``f1``..``f9``, ``m1``..``m11``) singing
+VocalSet (Wilkins et al. 2018) has 20 singers (folders ``female1``..``female9``,
+``male1``..``male11``; the file names use the short form ``f1``..``m11``) singing
 arpeggios, scales, long tones and excerpts with 17 techniques, as 44.1 kHz wav files
-under ``FULL/<singer>/<context>/<technique>/<file>.wav``. Labels come from the folder
-names, never from the file names (those carry typos). Two tasks:
+under ``<singer>/<context>/<technique>/<file>.wav``. Labels come from the folder
+names, never from the file names (those carry typos); the singer label is the short
+form (``f1``). Two tasks:
 
 - ``singer``: 20 classes, every file; a seeded per-singer file split
   (``valid_fraction`` and ``test_fraction`` of each singer's files).
@@ -14,17 +16,20 @@ names, never from the file names (those carry typos). Two tasks:
   singers are held out entirely; a seeded ``valid_fraction`` of every technique's
   files of the other singers is the validation set.
 
-Test singers: ``test_singers`` if given, else the official list
+Test singers: ``test_singers`` if given, else the archive's own list
 ``test_singers_technique.txt`` at the dataset root if present (``female2`` or ``f2``
-per line), else ``DEFAULT_TEST_SINGERS`` (see the README about its uncertainty).
+per line), else ``DEFAULT_TEST_SINGERS``, the same five singers.
 
-Expected layout (the Zenodo archive extracted)::
+Expected layout (the Zenodo archive extracted; version 1.1 or 1.2)::
 
-    data_folder/
-      FULL/f1/arpeggios/belt/f1_arpeggios_belt_a.wav
-      FULL/m8/long_tones/vibrado/...
-      test_singers_technique.txt          (optional)
+    data_folder/                          (or one folder below it, e.g. VocalSet1-2/)
+      FULL/female1/arpeggios/breathy/f1_arpeggios_breathy_a.wav      (1.1)
+      data_by_singer/female1/arpeggios/breathy/f1_arpeggios_breathy_a.wav   (1.2)
+      data_by_technique/ ...              (1.2, the same files by technique; not read)
+      test_singers_technique.txt
+      train_singers_technique.txt
 
+Singer folders with other names, hidden files (``._x.wav``) and ``__MACOSX/`` are skipped.
 Preparation is skipped when the manifests exist and were written with the same options.
 
 Run::
@@ -45,7 +50,7 @@ import numpy as np
 
 from semisupcon_recipe.manifest import write_manifest
 from semisupcon_recipe.preparation import (
-    DatasetLayoutError, audio_row, prepared_with, record_options, require_folder, run_prepare_command,
+    DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,10 +59,14 @@ SPLITS = ("train", "valid", "test")
 TASKS = ("singer", "technique")
 OPTIONS_FILE = "vocalset_prepare_options.json"
 TEST_SINGERS_FILE = "test_singers_technique.txt"
-DEFAULT_TEST_SINGERS = ("f2", "f8", "m3", "m6", "m10")
+DEFAULT_TEST_SINGERS = ("f2", "f8", "m3", "m5", "m10")
+SINGER_VIEWS = ("FULL", "data_by_singer")  # VocalSet 1.1, VocalSet 1.2
+EXPECTED_LAYOUT = (
+    "FULL/<singer>/<context>/<technique>/*.wav (VocalSet 1.1) or data_by_singer/<singer>/<context>/<technique>/*.wav "
+    "(VocalSet 1.2), in data_folder or one folder below it, with singer folders female1..female9 and male1..male11"
+)
 TECHNIQUES = ("vibrato", "straight", "belt", "breathy", "lip_trill", "spoken", "inhaled", "trill", "trillo", "vocal_fry")
 TECHNIQUE_FOLDER_ALIASES = {"vibrado": "vibrato"}
-_SINGER_FOLDER = re.compile(r"^[fm]\d+$")
 _SINGER_NAME = re.compile(r"^(female|male|f|m)\s*(\d+)$")
 
 
@@ -88,33 +97,75 @@ def technique_of(folder_name: str) -> str | None:
     return name if name in TECHNIQUES else None
 
 
-def find_recordings(full_folder: str | Path) -> list[tuple[str, str, Path]]:
-    """All recordings under ``FULL/``: ``(singer, technique folder, path)``, sorted.
+def find_singer_view(data_folder: str | Path) -> Path:
+    """The folder of singer folders: ``FULL/`` (1.1) or ``data_by_singer/`` (1.2).
 
-    Singer folders not named like ``f1``/``m11`` and hidden files (``._x.wav``,
-    ``__MACOSX``) are skipped.
+    Looked for in ``data_folder`` and in its subfolders (``unzip`` may add one, such
+    as ``VocalSet1-2/``), ``__MACOSX/`` and hidden folders aside. Raises
+    :class:`DatasetLayoutError` naming the expected layout and what ``data_folder``
+    holds when there is none, or when two subfolders hold one.
 
     Example
     -------
     >>> import tempfile, pathlib
     >>> root = pathlib.Path(tempfile.mkdtemp())
-    >>> (root / "m8" / "excerpts" / "spoken").mkdir(parents=True)
-    >>> (root / "m8" / "excerpts" / "spoken" / "m8_excerpts_spoken_a.wav").touch()
+    >>> (root / "VocalSet1-2" / "data_by_singer").mkdir(parents=True)
+    >>> (root / "__MACOSX" / "VocalSet1-2" / "data_by_singer").mkdir(parents=True)
+    >>> find_singer_view(root).relative_to(root).as_posix()
+    'VocalSet1-2/data_by_singer'
+    """
+    data_folder = Path(data_folder)
+    if _singer_view_in(data_folder) is not None:
+        return _singer_view_in(data_folder)
+    subfolders = sorted(data_folder.iterdir()) if data_folder.is_dir() else []
+    below = [
+        _singer_view_in(folder) for folder in subfolders
+        if folder.is_dir() and not folder.name.startswith((".", "__")) and _singer_view_in(folder) is not None
+    ]
+    if len(below) == 1:
+        return below[0]
+    if len(below) > 1:
+        raise DatasetLayoutError(
+            f"{data_folder} holds several VocalSet copies ({', '.join(str(path) for path in below)}); "
+            "point data_folder at one of them"
+        )
+    raise layout_mismatch(data_folder, EXPECTED_LAYOUT)
+
+
+def _singer_view_in(folder: Path) -> Path | None:
+    """``folder/FULL`` or ``folder/data_by_singer`` if it is a folder, else None."""
+    return next((folder / name for name in SINGER_VIEWS if (folder / name).is_dir()), None)
+
+
+def find_recordings(singer_view: str | Path) -> list[tuple[str, str, Path]]:
+    """All recordings of a singer view: ``(singer code, technique folder, path)``, sorted.
+
+    Singer folders are ``female1``..``male11`` (``f1``..``m11`` accepted too); other
+    folders and hidden files (``._x.wav``) are skipped.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "male8" / "excerpts" / "spoken").mkdir(parents=True)
+    >>> (root / "male8" / "excerpts" / "spoken" / "m8_excerpts_spoken_a.wav").touch()
     >>> [(singer, technique, path.name) for singer, technique, path in find_recordings(root)]
     [('m8', 'spoken', 'm8_excerpts_spoken_a.wav')]
     """
-    full_folder = require_folder(full_folder, "one folder per singer (f1..f9, m1..m11)")
+    singer_view = Path(singer_view)
     recordings = []
-    for singer_folder in sorted(full_folder.iterdir()):
-        if not singer_folder.is_dir() or not _SINGER_FOLDER.match(singer_folder.name):
+    for singer_folder in sorted(singer_view.iterdir()):
+        if not singer_folder.is_dir() or not _SINGER_NAME.match(singer_folder.name.lower()):
             logger.info("skipping %s: not a singer folder", singer_folder)
             continue
+        singer = singer_code(singer_folder.name)
         for path in sorted(singer_folder.rglob("*.wav")):
-            if any(part.startswith((".", "__")) for part in path.relative_to(full_folder).parts):
+            if any(part.startswith((".", "__")) for part in path.relative_to(singer_view).parts):
                 continue
-            recordings.append((singer_folder.name, path.parent.name, path))
+            recordings.append((singer, path.parent.name, path))
     if not recordings:
-        raise DatasetLayoutError(f"no <singer>/<context>/<technique>/*.wav files under {full_folder}")
+        raise layout_mismatch(singer_view, "singer folders female1..female9 and male1..male11 holding "
+                                           "<context>/<technique>/*.wav")
     return recordings
 
 
@@ -180,7 +231,8 @@ def prepare_vocalset(
     Parameters
     ----------
     data_folder : str or Path
-        The extracted dataset, holding ``FULL/``.
+        The extracted dataset, holding ``FULL/`` (1.1) or ``data_by_singer/`` (1.2),
+        directly or in one subfolder.
     save_folder : str or Path
         Where the manifests go.
     tasks : sequence of str
@@ -214,22 +266,24 @@ def prepare_vocalset(
     if skip_prep:
         return manifests
     data_folder = Path(data_folder).expanduser().absolute()
-    test_singers, test_singers_source = _resolve_test_singers(data_folder, test_singers)
+    singer_view = find_singer_view(data_folder)
+    test_singers, test_singers_source = _resolve_test_singers(singer_view.parent, test_singers)
     options = {"data_folder": str(data_folder), "tasks": list(tasks), "test_singers": test_singers,
                "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed}
     if prepared_with(save_folder / OPTIONS_FILE, manifests.values(), options):
         logger.info("VocalSet manifests already exist in %s, skipping preparation", save_folder)
         return manifests
 
-    recordings = find_recordings(data_folder / "FULL")
+    recordings = find_recordings(singer_view)
+    logger.info("found %d recordings in %s", len(recordings), singer_view)
     singers = sorted({singer for singer, _, _ in recordings})
     absent = [singer for singer in test_singers if singer not in singers]
     if "technique" in tasks and absent:
         raise DatasetLayoutError(
-            f"test singer(s) {absent} (from {test_singers_source}) have no folder under {data_folder / 'FULL'}; "
+            f"test singer(s) {absent} (from {test_singers_source}) have no folder under {singer_view}; "
             f"found singers {singers}"
         )
-    ids = _recording_ids(data_folder / "FULL", [path for _, _, path in recordings])
+    ids = _recording_ids(singer_view, [path for _, _, path in recordings])
     rows = {path: audio_row(ids[path], path) for _, _, path in recordings}
     labels: dict[str, dict[Path, str]] = {}
     split_paths: dict[str, dict[str, list[Path]]] = {}
@@ -253,31 +307,31 @@ def prepare_vocalset(
     for task in tasks:
         for split_name in SPLITS:
             path = manifests[f"{task}_{split_name}"]
-            write_manifest(path, [{**rows[item], "labels": labels[task][item]} for item in split_paths[task][split_name]])
+            write_manifest(path, [{**rows[item], "labels": [labels[task][item]]} for item in split_paths[task][split_name]])
             counts = Counter(labels[task][item] for item in split_paths[task][split_name])
             logger.info("wrote %s (%d files, %d classes)", path, sum(counts.values()), len(counts))
     record_options(save_folder / OPTIONS_FILE, options)
     return manifests
 
 
-def _resolve_test_singers(data_folder: Path, test_singers: tuple[str, ...] | list[str] | None) -> tuple[list[str], str]:
+def _resolve_test_singers(dataset_root: Path, test_singers: tuple[str, ...] | list[str] | None) -> tuple[list[str], str]:
     """The technique task's test singers and where they came from (for messages)."""
     if test_singers is not None:
         try:
             return [singer_code(name) for name in test_singers], "the test_singers argument"
         except ValueError as error:
             raise ValueError(f"test_singers: {error}") from None
-    official = data_folder / TEST_SINGERS_FILE
+    official = dataset_root / TEST_SINGERS_FILE
     if official.is_file():
         return read_test_singers(official), str(official)
     return list(DEFAULT_TEST_SINGERS), "DEFAULT_TEST_SINGERS"
 
 
-def _recording_ids(full_folder: Path, paths: list[Path]) -> dict[Path, str]:
-    """File stem as ID; the path below ``FULL/`` for stems that occur more than once."""
+def _recording_ids(singer_view: Path, paths: list[Path]) -> dict[Path, str]:
+    """File stem as ID; the path below the singer view for stems that occur more than once."""
     stem_counts = Counter(path.stem for path in paths)
     return {
-        path: path.stem if stem_counts[path.stem] == 1 else path.relative_to(full_folder).with_suffix("").as_posix()
+        path: path.stem if stem_counts[path.stem] == 1 else path.relative_to(singer_view).with_suffix("").as_posix()
         for path in paths
     }
 
@@ -285,7 +339,7 @@ def _recording_ids(full_folder: Path, paths: list[Path]) -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_folder", required=True, help="the extracted VocalSet folder (holding FULL/)")
+    parser.add_argument("--data_folder", required=True, help="the extracted VocalSet folder (holding FULL/ or data_by_singer/)")
     parser.add_argument("--save_folder", required=True, help="where <task>_<split>.csv go")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--test_singers", nargs="+", default=None, help="technique-task test singers, e.g. f2 m3")

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from semisupcon_recipe.demo.synth import SynthConfig, synthesize_clip
 from semisupcon_recipe.manifest import read_manifest, write_manifest
+from semisupcon_recipe.settings_record import describe_differences
 
 GENERATOR_VERSION = 1
 LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass"}
@@ -219,18 +220,6 @@ def _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, pr
         "config": asdict(config),
     }
     return json.loads(json.dumps(params))
-
-
-def describe_differences(found: Mapping, wanted: Mapping) -> str:
-    """The keys whose values differ, as ``key: <found> there, <wanted> asked`` ("" if none).
-
-    Example
-    -------
-    >>> describe_differences({"seed": 0, "clips": 48}, {"seed": 1, "clips": 48})
-    'seed: 0 there, 1 asked'
-    """
-    changed = sorted(key for key in set(found) | set(wanted) if found.get(key) != wanted.get(key))
-    return "; ".join(f"{key}: {found.get(key)!r} there, {wanted.get(key)!r} asked" for key in changed)
 
 
 def _mismatch_message(folder: Path, found: Mapping, wanted: Mapping) -> str:

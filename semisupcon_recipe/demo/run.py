@@ -183,13 +183,14 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
     ...     print("without a settings record" in str(error))
     True
     """
-    from semisupcon_recipe.demo.dataset import describe_differences
+    from semisupcon_recipe.settings_record import describe_differences, read_record, write_record
 
     wanted = {key: value for key, value in asdict(settings).items() if key in PRETRAINING_SETTINGS}
     wanted = json.loads(json.dumps(wanted))
     record = models_folder / "pretraining_settings.json"
-    if record.is_file():
-        details = describe_differences(json.loads(record.read_text(encoding="utf-8")), wanted)
+    found = read_record(record)
+    if found is not None:
+        details = describe_differences(found, wanted)
         if details:
             raise PretrainingCacheError(
                 f"{models_folder} holds pretrainings with other settings ({details}); "
@@ -201,8 +202,7 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
             f"{models_folder} holds pretrainings without a settings record (an older demo); "
             f"pass another --out, or delete {models_folder} to pretrain again"
         )
-    models_folder.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+    write_record(record, wanted)
 
 
 def pretrain_models(settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool) -> dict[str, Path]:

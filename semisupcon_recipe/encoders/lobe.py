@@ -54,12 +54,16 @@ class SpeechBrainLobeEncoder(nn.Module):
         self.sample_rate = int(sample_rate)
         self.embedding_dim = int(embedding_dim)
 
-    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Time-distributed embeddings ``(B, T', D)``."""
+    def compute_features(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Normalised features ``(B, T', F)`` of waveforms ``(B, T)`` (what the lobe reads)."""
         features = self.features(waveforms)  # (B, T', F)
         if self.normalize is not None:
             lengths = torch.ones(features.shape[0], device=features.device)  # (B,)
             features = self.normalize(features, lengths)
+        return features
+
+    def encode_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The lobe on features ``(B, T', F)``: time-distributed embeddings ``(B, T'', D)``."""
         output = self.lobe(features)  # (B, T'', D) or (B, D)
         if output.dim() == 2:
             output = output.unsqueeze(1)  # (B, 1, D)
@@ -69,6 +73,10 @@ class SpeechBrainLobeEncoder(nn.Module):
                 "set embedding_dim in the yaml to the lobe's output size"
             )
         return output
+
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Time-distributed embeddings ``(B, T', D)``."""
+        return self.encode_features(self.compute_features(waveforms))
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Clip embeddings ``(B, D)``."""

@@ -1,4 +1,4 @@
-"""Helpers shared by the fixture dataset builders of ``fixtures_a`` and ``fixtures_b``.
+"""Helpers shared by the fixture dataset builders (``fixtures_<dataset>.py``).
 
 The recipes' prepare scripts are imported by path (they are scripts, not a package);
 audio is short generated noise written in the format the dataset ships.

@@ -1,4 +1,4 @@
-"""FMA preparation: subsets from tracks.csv, unreadable mp3s skipped and listed, exclusions, errors."""
+"""FMA preparation: subsets from the real tracks.csv format, unreadable mp3s skipped and listed, exclusions, errors."""
 
 import logging
 
@@ -7,8 +7,8 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import FMA_EMPTY, FMA_UNDECODABLE, build_fma, fma_name
 from .fixtures_common import CLIP_SECONDS, load_prepare_module
+from .fixtures_fma import FMA_EMPTY, FMA_UNDECODABLE, build_fma, fma_name
 
 fma = load_prepare_module("recipes/FMA/fma_prepare.py")
 MEDIUM_READABLE = {"000002", "000005", "000010", "000140", "155066"}
@@ -23,6 +23,7 @@ def test_medium_subset_is_unlabeled_and_skips_unreadable_files(dataset, caplog):
     data_folder, save_folder = dataset
     with caplog.at_level(logging.INFO):
         manifests = fma.prepare_fma(data_folder, save_folder)
+    assert "FMA medium: 5 tracks" in caplog.text and "official split: training 3, validation 1, test 1" in caplog.text
     assert list(manifests) == ["unlabeled"]
     assert manifests["unlabeled"].read_text().splitlines()[0] == "ID,duration,wav,labels"
     rows = read_manifest(manifests["unlabeled"])
@@ -36,7 +37,7 @@ def test_medium_subset_is_unlabeled_and_skips_unreadable_files(dataset, caplog):
 def test_large_subset_and_exclusion_list(tmp_path):
     data_folder = build_fma(tmp_path / "fma", archives=("small", "large"))
     exclude = tmp_path / "broken.txt"
-    exclude.write_text("001486\n5574\n\n000010\n")
+    exclude.write_text("001486\n99134\n\n000010\n")
     rows = read_manifest(fma.prepare_fma(data_folder, tmp_path / "large", subset="large", exclude_file=exclude)["unlabeled"])
     assert set(rows) == (MEDIUM_READABLE - {"000010"}) | {"003000"}
     rows = read_manifest(fma.prepare_fma(data_folder, tmp_path / "small", subset="small")["unlabeled"])
@@ -75,10 +76,33 @@ def test_malformed_metadata_names_the_file(dataset):
     tracks.write_text(text + "12a,broken row\n")
     with pytest.raises(DatasetLayoutError, match=r"tracks\.csv, line 13: expected a numeric track id"):
         fma.prepare_fma(data_folder, save_folder)
+    tracks.write_text(text.replace(",validation,medium,", ",validation,mediun,", 1))
+    with pytest.raises(DatasetLayoutError, match=r"tracks\.csv, line \d+ \(track 140\): expected a subset in .* found 'mediun'"):
+        fma.prepare_fma(data_folder, save_folder)
+    tracks.write_text(text.replace(",split,subset,", ",splits,subset,", 1))
+    with pytest.raises(DatasetLayoutError, match=r"tracks\.csv, lines 1-3: .*\('set', 'split'\)"):
+        fma.prepare_fma(data_folder, save_folder)
     bad_exclusions = data_folder / "exclude.txt"
     bad_exclusions.write_text("000002\nfoo\n")
     with pytest.raises(DatasetLayoutError, match=r"exclude\.txt, line 2: 'foo'"):
         fma.prepare_fma(data_folder, save_folder, exclude_file=bad_exclusions)
+
+
+def test_tracks_csv_has_the_real_three_row_header_and_52_columns(dataset):
+    data_folder, _ = dataset
+    lines = (data_folder / "fma_metadata" / "tracks.csv").read_text().split("\n")
+    assert lines[0].startswith(",album,album,") and lines[0].count(",") == 52
+    assert lines[1].startswith(",comments,date_created,date_released,") and ",split,subset,bit_rate," in lines[1]
+    assert lines[2] == "track_id" + "," * 52
+
+
+def test_wrong_layout_names_the_expected_and_the_found_layout(dataset, tmp_path):
+    data_folder, save_folder = dataset
+    with pytest.raises(DatasetLayoutError, match=r"expected fma_metadata/tracks\.csv and fma_medium/.*; found 000/, 001/, 099/"):
+        fma.prepare_fma(data_folder / "fma_medium", save_folder)
+    (data_folder / "fma_metadata" / "tracks.csv").rename(data_folder / "tracks.csv")
+    with pytest.raises(DatasetLayoutError, match=r"found fma_medium/, fma_metadata/, tracks\.csv"):
+        fma.prepare_fma(data_folder, save_folder)
 
 
 def test_command_line(dataset):

@@ -1,4 +1,4 @@
-"""GiantSteps key preparation: splits, 24-class labels mir_eval accepts, skipping, errors."""
+"""GiantSteps key preparation: JukeMIR's artist split, 24-class labels mir_eval accepts, skipping, errors."""
 
 import doctest
 import logging
@@ -10,7 +10,7 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import GIANTSTEPS_MTG_KEPT, GIANTSTEPS_TEST_KEYS, build_giantsteps
+from .fixtures_giantsteps import GIANTSTEPS_MTG_TRACKS, build_giantsteps, giantsteps_expected_labels
 from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 giantsteps = load_prepare_module("recipes/GiantSteps/giantsteps_prepare.py")
@@ -35,18 +35,47 @@ def test_writes_the_protocol_splits(dataset):
     rows = {split: read_manifest(path) for split, path in manifests.items()}
     assert {split: len(rows[split]) for split in rows} == expected
     assert manifests["train"].read_text().splitlines()[0] == "ID,duration,wav,labels"
-    assert {track: row["labels"] for track, row in rows["test"].items()} == {
-        track: label for track, (_, label) in GIANTSTEPS_TEST_KEYS.items()
+    for split in rows:
+        assert {track: row["labels"] for track, row in rows[split].items()} == giantsteps_expected_labels(split), split
+    for split in ("train", "valid"):
+        for row in rows[split].values():
+            assert row["labels"] in giantsteps.KEY_VOCABULARY
+            assert row["wav"].endswith(".LOFI.mp3") and "giantsteps-mtg-key-dataset" in row["wav"]
+            mir_eval.key.validate_key(row["labels"])
+            assert row["duration"] == pytest.approx(CLIP_SECONDS, abs=0.06)
+
+
+def test_no_artist_is_credited_in_both_train_and_valid(dataset):
+    data_folder, save_folder, _ = dataset
+    manifests = giantsteps.prepare_giantsteps(data_folder, save_folder)
+    artists = {
+        split: {name.strip() for track in read_manifest(manifests[split]) for name in GIANTSTEPS_MTG_TRACKS[track][2].split(",")}
+        for split in ("train", "valid")
     }
-    training = {**rows["train"], **rows["valid"]}
-    assert set(training) == set(GIANTSTEPS_MTG_KEPT)
-    assert not set(rows["train"]) & set(rows["valid"])
-    for row in training.values():
-        assert row["labels"] in giantsteps.KEY_VOCABULARY
-        assert row["wav"].endswith(".LOFI.mp3") and "giantsteps-mtg-key-dataset" in row["wav"]
-        mir_eval.key.validate_key(row["labels"])
-        assert row["duration"] == pytest.approx(CLIP_SECONDS, abs=0.06)
-    assert training["3000003"]["labels"] == "Gb major" and training["3000008"]["labels"] == "Db minor"
+    assert artists["valid"] >= {"DJ Fixture 3", "DJ Fixture 5", "DJ Fixture 6"}  # collaborators of drawn artists
+    assert not artists["train"] & artists["valid"]
+
+
+def test_artist_draw_matches_jukemir_for_real_artists():
+    # Track splits in JukeMIR's metadata/giantsteps_clips.json.gz: 5061 and 33961 train, 33846 and
+    # 60661 valid; 58167 valid although Miika Kuisma is drawn to train (Kenjido Okiru is not).
+    assert not giantsteps.artist_bucket_is_validation("Philippe Van Mullem")
+    assert not giantsteps.artist_bucket_is_validation("Paul Kalkbrenner")
+    assert giantsteps.artist_bucket_is_validation("Pole Folder") and giantsteps.artist_bucket_is_validation("Jan Jelinek")
+    assert not giantsteps.artist_bucket_is_validation("Miika Kuisma")
+    assert giantsteps.validation_artists({"58167": ("Miika Kuisma", "Kenjido Okiru")}) == {"Miika Kuisma", "Kenjido Okiru"}
+
+
+def test_a_training_track_without_an_artist_row_is_named(dataset):
+    data_folder, save_folder, _ = dataset
+    metadata = data_folder / "giantsteps-mtg-key-dataset" / "annotations" / "beatport_metadata.txt"
+    metadata.write_text("".join(line for line in metadata.read_text().splitlines(keepends=True)
+                                if not line.startswith("10004\t")))
+    with pytest.raises(DatasetLayoutError, match=r"beatport_metadata\.txt: no ARTIST row for track\(s\) \['10004'\]"):
+        giantsteps.prepare_giantsteps(data_folder, save_folder)
+    metadata.write_text("ID\tARTISTS\n10004\tDJ Fixture 9\n")
+    with pytest.raises(DatasetLayoutError, match=r"beatport_metadata\.txt, line 1: expected a header with the columns ID and ARTIST"):
+        giantsteps.prepare_giantsteps(data_folder, save_folder)
 
 
 def test_vocabulary_is_24_keys_that_mir_eval_scores():
@@ -68,18 +97,6 @@ def test_normalise_key_refuses_non_keys(text):
         giantsteps.normalise_key(text)
 
 
-def test_validation_hold_out_is_seeded(dataset, tmp_path):
-    data_folder, save_folder, _ = dataset
-    first = read_manifest(giantsteps.prepare_giantsteps(data_folder, save_folder, seed=7)["valid"])
-    again = read_manifest(giantsteps.prepare_giantsteps(data_folder, tmp_path / "again", seed=7)["valid"])
-    assert list(first) == list(again)
-    other_seeds = [
-        list(read_manifest(giantsteps.prepare_giantsteps(data_folder, tmp_path / f"s{seed}", seed=seed)["valid"]))
-        for seed in (1, 2, 3)
-    ]
-    assert any(ids != list(first) for ids in other_seeds)
-
-
 def test_second_run_skips_and_changed_options_prepare_again(dataset, caplog):
     data_folder, save_folder, _ = dataset
     manifests = giantsteps.prepare_giantsteps(data_folder, save_folder)
@@ -93,6 +110,14 @@ def test_second_run_skips_and_changed_options_prepare_again(dataset, caplog):
         giantsteps.prepare_giantsteps(data_folder, save_folder, min_confidence=1)
 
 
+def test_lower_confidence_threshold_keeps_more_tracks(dataset):
+    data_folder, save_folder, expected = dataset
+    manifests = giantsteps.prepare_giantsteps(data_folder, save_folder, min_confidence=1)
+    training = {**read_manifest(manifests["train"]), **read_manifest(manifests["valid"])}
+    assert len(training) == expected["train"] + expected["valid"] + 1
+    assert training["30004"]["labels"] == "E minor" and "30004" in read_manifest(manifests["valid"])
+
+
 def test_skip_prep_touches_nothing(dataset):
     data_folder, save_folder, _ = dataset
     giantsteps.prepare_giantsteps(data_folder, save_folder, skip_prep=True)
@@ -101,8 +126,8 @@ def test_skip_prep_touches_nothing(dataset):
 
 def test_missing_audio_names_the_file(dataset):
     data_folder, save_folder, _ = dataset
-    (data_folder / "giantsteps-mtg-key-dataset" / "audio" / "3000004.LOFI.mp3").unlink()
-    with pytest.raises(DatasetLayoutError, match=r"missing audio file .*3000004\.LOFI\.mp3"):
+    (data_folder / "giantsteps-mtg-key-dataset" / "audio" / "10004.LOFI.mp3").unlink()
+    with pytest.raises(DatasetLayoutError, match=r"missing audio file .*10004\.LOFI\.mp3"):
         giantsteps.prepare_giantsteps(data_folder, save_folder)
 
 
@@ -117,24 +142,25 @@ def test_malformed_training_line_names_file_and_line(dataset):
     data_folder, save_folder, _ = dataset
     annotations = data_folder / "giantsteps-mtg-key-dataset" / "annotations" / "annotations.txt"
     lines = annotations.read_text().splitlines()
-    lines[3] = lines[3].replace("\t2\t", "\tsure\t")
+    lines[3] = lines[3].replace("\t2", "\tsure")
     annotations.write_text("\n".join(lines))
     with pytest.raises(DatasetLayoutError, match=r"annotations\.txt, line 4: confidence 'sure'"):
         giantsteps.prepare_giantsteps(data_folder, save_folder)
-    annotations.write_text("ID\tMANUAL KEY\tC\n3000000 C major 2\n")
+    annotations.write_text("ID\tMANUAL KEY\tC\n10001 C major 2\n")
     with pytest.raises(DatasetLayoutError, match=r"annotations\.txt, line 2: expected tab-separated"):
         giantsteps.prepare_giantsteps(data_folder, save_folder)
 
 
-def test_missing_dataset_folder_is_named(tmp_path):
-    with pytest.raises(DatasetLayoutError, match="giantsteps-key-dataset"):
+def test_wrong_layout_names_the_expected_and_the_found_folders(tmp_path):
+    (tmp_path / "giantsteps-key-dataset-master").mkdir()
+    with pytest.raises(DatasetLayoutError, match=r"expected giantsteps-key-dataset/ .* found giantsteps-key-dataset-master/"):
         giantsteps.prepare_giantsteps(tmp_path, tmp_path / "manifests")
 
 
 def test_command_line(dataset):
     data_folder, save_folder, expected = dataset
-    giantsteps.main(["--data_folder", str(data_folder), "--save_folder", str(save_folder), "--valid_fraction", "0.2"])
-    assert len(read_manifest(save_folder / "valid.csv")) == 4
+    giantsteps.main(["--data_folder", str(data_folder), "--save_folder", str(save_folder), "--min_confidence", "1"])
+    assert len(read_manifest(save_folder / "valid.csv")) == expected["valid"] + 1
 
 
 def test_docstring_examples_run():

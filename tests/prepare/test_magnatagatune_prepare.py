@@ -1,4 +1,4 @@
-"""MagnaTagATune preparation: folder splits, top-50 selection, dropped clips, skipping, errors."""
+"""MagnaTagATune preparation: folder splits, top-50 selection, multi-word tags, dropped clips, errors."""
 
 import logging
 
@@ -7,15 +7,15 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_a import MTAT_TAGS, build_magnatagatune
 from .fixtures_common import CLIP_SECONDS, load_prepare_module
+from .fixtures_magnatagatune import MTAT_TAGS, build_magnatagatune
 
 mtat = load_prepare_module("recipes/MagnaTagATune/magnatagatune_prepare.py")
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    expected = build_magnatagatune(tmp_path / "mtat")
+@pytest.fixture(params=["\r\n", "\n"], ids=["crlf", "lf"])
+def dataset(tmp_path, request):
+    expected = build_magnatagatune(tmp_path / "mtat", line_ending=request.param)
     return tmp_path / "mtat", tmp_path / "manifests", expected
 
 
@@ -37,6 +37,41 @@ def test_writes_top50_and_all_tag_manifests(dataset, caplog):
     assert (save_folder / "tags_all.txt").read_text().splitlines() == MTAT_TAGS
     assert f"clip ids: {expected['broken']}" in caplog.text
     assert "1 clip(s) without any of its 55 tags left out" in caplog.text
+
+
+def test_multi_word_tags_stay_one_tag(dataset):
+    data_folder, save_folder, _ = dataset
+    manifests = mtat.prepare_magnatagatune(data_folder, save_folder)
+    cells = [row["labels"] for path in manifests.values() for row in read_manifest(path).values()]
+    tags = {tag for cell in cells for tag in cell.split(";")}
+    assert {"no vocals", "male vocal", "new age", "female voice", "no voice"} <= tags
+    assert all(tag in MTAT_TAGS for tag in tags)
+    assert "new" not in tags and "age" not in tags
+    rows = read_manifest(manifests["train_all"])
+    assert rows["22"]["labels"] == "drums;new age"
+
+
+def test_excluded_clips_leave_every_manifest_but_still_count_for_the_tag_selection(dataset, tmp_path, caplog):
+    data_folder, save_folder, expected = dataset
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("2\n\n086\n")
+    with caplog.at_level(logging.INFO):
+        manifests = mtat.prepare_magnatagatune(data_folder, save_folder, exclude_file=exclude)
+    assert "2 clip(s) left out by" in caplog.text
+    assert (save_folder / "tags_top50.txt").read_text().splitlines() == expected["top50"]
+    for name, path in manifests.items():
+        assert set(read_manifest(path)) == set(expected["manifests"][name]) - {"2", "86"}, name
+    exclude.write_text("2\n99999\n")
+    with pytest.raises(DatasetLayoutError, match=r"exclude\.txt: clip id\(s\) \[99999\] are not in annotations_final\.csv"):
+        mtat.prepare_magnatagatune(data_folder, tmp_path / "other", exclude_file=exclude)
+
+
+def test_wrong_layout_names_the_expected_and_the_found_layout(dataset, tmp_path):
+    data_folder, save_folder, _ = dataset
+    (tmp_path / "download").mkdir()
+    data_folder.rename(tmp_path / "download" / "mtat")
+    with pytest.raises(DatasetLayoutError, match=r"expected annotations_final\.csv beside the mp3 folders .*; found mtat/$"):
+        mtat.prepare_magnatagatune(tmp_path / "download", save_folder)
 
 
 def test_top_tags_rank_by_count_and_break_ties_by_column_order():

@@ -10,7 +10,7 @@ import pytest
 from semisupcon_recipe.manifest import read_manifest
 from semisupcon_recipe.preparation import DatasetLayoutError
 
-from .fixtures_b import build_nsynth
+from .fixtures_nsynth import build_nsynth
 from .fixtures_common import CLIP_SECONDS, load_prepare_module
 
 nsynth = load_prepare_module("recipes/NSynth/nsynth_prepare.py")
@@ -96,11 +96,25 @@ def test_malformed_examples_json_names_file_and_note(dataset):
         nsynth.prepare_nsynth(data_folder, save_folder)
 
 
-def test_missing_split_folder_is_named(dataset):
+def test_missing_split_folder_names_expected_and_found(dataset):
     data_folder, save_folder, _ = dataset
     shutil.rmtree(data_folder / "nsynth-valid")
-    with pytest.raises(DatasetLayoutError, match="nsynth-valid"):
+    (data_folder / "nsynth-valid.jsonwav.tar.gz").write_bytes(b"")
+    with pytest.raises(DatasetLayoutError, match=r"expected nsynth-train/, nsynth-valid/ and nsynth-test/.*; "
+                                                  r"found nsynth-test/, nsynth-train/, nsynth-valid\.jsonwav\.tar\.gz$"):
         nsynth.prepare_nsynth(data_folder, save_folder)
+
+
+def test_examples_json_is_in_the_real_files_style(dataset):
+    data_folder, _, _ = dataset
+    text = (data_folder / "nsynth-test" / "examples.json").read_text()
+    assert text.startswith('{\n    "keyboard_acoustic_009-060-100": {\n        "qualities": [\n            0, \n')
+    assert text.endswith("    }\n}")
+    entry = json.loads(text)["keyboard_acoustic_009-060-100"]
+    assert list(entry) == ["qualities", "pitch", "note", "instrument_source_str", "velocity", "instrument_str", "instrument",
+                           "sample_rate", "qualities_str", "instrument_source", "note_str", "instrument_family",
+                           "instrument_family_str"]
+    assert len(entry["qualities"]) == 10
 
 
 def test_unknown_task_is_refused(tmp_path):
