@@ -201,13 +201,15 @@ def test_export_and_run_descriptions_are_plain_data(exported_model):
         assert document["encoder"]["class"] == "semisupcon_recipe.encoders.SampleCNN"
 
 
-def test_the_shipped_encoder_blocks_describe_as_allow_listed_plain_data(tmp_path):
-    demo = REPO / "semisupcon_recipe" / "demo" / "pretrain.yaml"
-    for index, (hparams, overrides) in enumerate([
-        (TINY_YAML, TINY_OVERRIDES),
-        (demo, {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv", "output_folder": str(tmp_path)}),
-    ]):
-        folder = tmp_path / str(index)
-        write_encoder_spec(hparams, overrides, folder)
-        spec = load_encoder_spec(folder)  # the safe loader: allow-listed classes only
-        assert spec["encoder"](torch.randn(2, spec["clip_len"])).shape == (2, spec["embedding_dim"])
+SHIPPED_ENCODER_YAMLS = sorted((REPO / "recipes" / "Generic" / "pretrain" / "hparams").glob("tiny_*.yaml")) + [
+    REPO / "semisupcon_recipe" / "demo" / "pretrain.yaml"
+]
+
+
+@pytest.mark.parametrize("hparams", SHIPPED_ENCODER_YAMLS, ids=lambda path: path.name)
+def test_every_shipped_encoder_describes_as_allow_listed_plain_data(hparams, tmp_path):
+    write_encoder_spec(hparams, {**TINY_OVERRIDES, "output_folder": str(tmp_path)}, tmp_path)
+    assert "!" not in (tmp_path / "encoder_spec.yaml").read_text()
+    spec = load_encoder_spec(tmp_path)  # the safe loader: allow-listed classes only
+    with torch.no_grad():
+        assert spec["encoder"].eval()(torch.randn(2, spec["clip_len"])).shape == (2, spec["embedding_dim"])
