@@ -44,7 +44,7 @@ class EpochStatistics:
 
     Example
     -------
-    >>> statistics = EpochStatistics()
+    >>> statistics = EpochStatistics(STATISTICS)
     >>> statistics.reset(epoch=1)
     >>> statistics.add({"loss_labeled": 2.0}, read={"labeled": 3, "unlabeled": 4}, skipped={"labeled": 1, "unlabeled": 0})
     >>> statistics.add({"loss_labeled": 4.0}, read={"labeled": 3, "unlabeled": 4}, skipped={"labeled": 0, "unlabeled": 0})
@@ -52,20 +52,21 @@ class EpochStatistics:
     {'loss_labeled': 3.0, 'skipped_items': 1}
     """
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = STATISTICS) -> None:
+        self.names = tuple(names)  # the statistics averaged over the epoch (the same on every process)
         self.reset(None)
 
     def reset(self, epoch: int | None) -> None:
         """Start the statistics of ``epoch`` from zero."""
         self.epoch = epoch
         self.finished = False
-        self.sums = {name: [0.0, 0] for name in STATISTICS}  # name -> [total, number of batches]
+        self.sums = {name: [0.0, 0] for name in self.names}  # name -> [total, number of batches]
         self.read = {pool: 0 for pool in POOLS}  # clips read, per pool
         self.skipped = {pool: 0 for pool in POOLS}  # clips skipped as unreadable, per pool
 
     def add(self, statistics: dict, read: dict, skipped: dict) -> None:
         """Add one batch: the objective's statistics and the clips read and skipped per pool."""
-        for name in STATISTICS:
+        for name in self.names:
             value = float(statistics.get(name, math.nan))
             if not math.isnan(value):
                 self.sums[name][0] += value
@@ -81,7 +82,7 @@ class EpochStatistics:
         return means
 
     def _vector(self) -> list[float]:
-        return [value for name in STATISTICS for value in self.sums[name]] + [
+        return [value for name in self.names for value in self.sums[name]] + [
             float(counts[pool]) for counts in (self.read, self.skipped) for pool in POOLS
         ]
 
@@ -92,9 +93,9 @@ class EpochStatistics:
         totals = torch.tensor(self._vector(), dtype=torch.float64, device=device)
         dist.all_reduce(totals)
         totals = totals.tolist() if dist.get_rank() == 0 else [0.0] * totals.numel()
-        for index, name in enumerate(STATISTICS):
+        for index, name in enumerate(self.names):
             self.sums[name] = [totals[2 * index], int(totals[2 * index + 1])]
-        counts = [int(value) for value in totals[2 * len(STATISTICS):]]
+        counts = [int(value) for value in totals[2 * len(self.names):]]
         self.read = dict(zip(POOLS, counts[: len(POOLS)]))
         self.skipped = dict(zip(POOLS, counts[len(POOLS):]))
 
@@ -110,7 +111,7 @@ class EpochStatistics:
         self.reset(state["epoch"])
         self.finished = state["finished"]
         if int(os.environ.get("RANK", 0)) == 0:  # the saved counts are the sums of all processes
-            self.sums = {name: list(state["sums"][name]) for name in STATISTICS}
+            self.sums = {name: list(state["sums"][name]) for name in self.names}
             self.read = dict(state["read"])
             self.skipped = dict(state["skipped"])
 
@@ -149,9 +150,11 @@ class SemiSupConBrain(sb.Brain):
     :class:`~semisupcon_recipe.audio.AudioError` naming the manifest.
     """
 
+    statistic_names = STATISTICS  # what the epoch log averages (subclasses with more objectives add theirs)
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.statistics = {stage: EpochStatistics() for stage in sb.Stage}
+        self.statistics = {stage: EpochStatistics(self.statistic_names) for stage in sb.Stage}
         if self.checkpointer is not None:  # a resumed epoch logs the statistics of the whole epoch
             self.checkpointer.add_recoverable("epoch-statistics", self.statistics[sb.Stage.TRAIN])
 
@@ -188,15 +191,24 @@ class SemiSupConBrain(sb.Brain):
 
     def compute_objectives(self, projections: torch.Tensor, batch: ViewBatch, stage: sb.Stage) -> torch.Tensor:
         """The SemiSupCon loss of one batch; accumulates its statistics for the log."""
+        loss = self.semisupcon_loss(projections, batch)
+        self.record_batch(stage, batch, self.hparams.loss.last_statistics)
+        return loss
+
+    def semisupcon_loss(self, projections: torch.Tensor, batch: ViewBatch) -> torch.Tensor:
+        """The objective on projections ``(V, P)`` of ``batch``'s clip-major views."""
         clip_ids, labels, labeled = view_targets(batch, self.device)  # the views themselves were moved by compute_forward
-        loss = self.hparams.loss(projections.float(), clip_ids, labels, labeled)
+        return self.hparams.loss(projections.float(), clip_ids, labels, labeled)
+
+    def record_batch(self, stage: sb.Stage, batch: ViewBatch, statistics: dict) -> None:
+        """Add one batch to the epoch's statistics: ``statistics`` and the clips read and skipped per pool."""
+        num_clips = batch.views.shape[0]
         num_labeled = int(batch.labeled.sum())  # batch.labeled is still on the host: no device sync
         self.statistics[stage].add(
-            self.hparams.loss.last_statistics,
+            statistics,
             read={"labeled": num_labeled, "unlabeled": num_clips - num_labeled},
             skipped={"labeled": batch.skipped_labeled, "unlabeled": len(batch.skipped) - batch.skipped_labeled},
         )
-        return loss
 
     def _save_intra_epoch_ckpt(self) -> None:
         """Fold every process's statistics into the main process before it saves them."""

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("semisupcon_recipe.embed:main", "write track (and frame) embeddings of audio files with an exported encoder"),
     "evaluate": ("semisupcon_recipe.evaluate:evaluate_command", "probe one encoder on a list of tasks; write results.md and results.json"),
     "robustness": ("semisupcon_recipe.evaluate:robustness_command", "compare encoders under audio corruptions of increasing severity; tables and plots"),
+    "s3prl-eval": ("semisupcon_recipe.interop.s3prl_downstream:main", "train and test s3prl's own downstream models on the tasks of a tasks file"),
 }
 
 

@@ -273,6 +273,10 @@ class JointSSLBrain(SemiSupConBrain):
     the augmented ones. One process only: under torchrun an SSL weight is refused.
     """
 
+    statistic_names = SemiSupConBrain.statistic_names + (
+        "semisupcon_loss", "ssl_loss", "ssl_accuracy", "ssl_diversity_loss", "ssl_masked_frames",
+    )  # the SSL objectives' statistics: BEST-RQ gives no diversity loss
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.distributed_launch and self.hparams.ssl_weight:
@@ -306,23 +310,17 @@ class JointSSLBrain(SemiSupConBrain):
         """``ssl_weight * SSL loss + semisupcon_weight * SemiSupCon loss``; logs both parts."""
         projections, ssl = outputs
         loss = torch.zeros((), device=self.device)
+        statistics = {}
         if projections is not None:
-            semisupcon_loss = super().compute_objectives(projections, batch, stage)
+            semisupcon_loss = self.semisupcon_loss(projections, batch)
             loss = loss + self.hparams.semisupcon_weight * semisupcon_loss
-            self._add_statistic("semisupcon_loss", semisupcon_loss.item())
-        else:
-            self.skipped_items += len(batch.skipped)
+            statistics.update(self.hparams.loss.last_statistics or {}, semisupcon_loss=semisupcon_loss.item())
         if ssl is not None:
-            ssl_loss, statistics = ssl
+            ssl_loss, ssl_statistics = ssl
             loss = loss + self.hparams.ssl_weight * ssl_loss
-            self._add_statistic("ssl_loss", ssl_loss.item())
-            for name, value in statistics.items():
-                self._add_statistic(name, value)
+            statistics.update(ssl_statistics, ssl_loss=ssl_loss.item())
+        self.record_batch(stage, batch, statistics)
         return loss
-
-    def _add_statistic(self, name: str, value: float) -> None:
-        total, count = self.statistic_sums.get(name, (0.0, 0))
-        self.statistic_sums[name] = (total + float(value), count + 1)
 
     def on_fit_batch_end(self, batch: ViewBatch, outputs, loss: torch.Tensor, should_step: bool) -> None:
         """Log as SemiSupConBrain does; let the SSL objective follow the optimizer steps."""

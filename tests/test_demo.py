@@ -88,3 +88,22 @@ def test_label_control_gives_every_labeled_clip_its_own_label(tmp_path):
     with_control = target_matrix(clips, labels, torch.ones(6, dtype=torch.bool), supervision="multiclass")
     without_labels = target_matrix(clips, labels, torch.zeros(6, dtype=torch.bool), supervision="multiclass")
     assert torch.equal(with_control, without_labels)  # same-clip positives only, as in SSL
+
+
+@pytest.mark.slow
+def test_quick_demo_with_bestrq_adds_the_mixed_ssl_table(tmp_path):
+    out = tmp_path / "bestrq"
+    command = [sys.executable, "-m", "semisupcon_recipe.cli", "demo", "--quick", "--ssl-objective", "bestrq", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for model, share, weight in (("bestrq", "0.0", "0.0"), ("bestrq_semisupcon", "0.25", "1.0")):
+        hyperparams = (out / "models" / model / "0" / "hyperparams.yaml").read_text()
+        assert f"labeled_share: {share}" in hyperparams and f"semisupcon_weight: {weight}" in hyperparams
+        assert "ssl_weight: 1.0" in hyperparams and "ConformerEncoder" in hyperparams
+    (mixed,) = json.loads((out / "results.json").read_text())["ssl_mix_tables"]
+    for row in mixed:
+        assert row["difference"] == pytest.approx(row["bestrq_semisupcon"]["mean"] - row["bestrq"]["mean"])
+    report = (out / "report.md").read_text()
+    assert "| probe task | metric | SSL-only | SemiSupCon | difference |" in report
+    assert "| probe task | metric | BEST-RQ | BEST-RQ + SemiSupCon | difference |" in report
+    assert "pretrain_bestrq.yaml" in report

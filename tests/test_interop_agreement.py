@@ -51,7 +51,7 @@ def embeddings(exported_model, clips, tmp_path_factory):
         wave = torch.from_numpy(soundfile.read(clips / name, dtype="float32")[0])
         with torch.no_grad():
             hidden, lengths = upstream(wave.unsqueeze(0), torch.tensor([len(wave)]))
-        s3prl_frames = hidden[0][0, : lengths[0][0]]
+        s3prl_frames = hidden[-1][0, : lengths[-1][0]]
         hear_frames, _ = hear.get_timestamp_embeddings(wave.unsqueeze(0), hear_model)
         results[name] = {
             "s3prl": (s3prl_frames.mean(dim=0), s3prl_frames),

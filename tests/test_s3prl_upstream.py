@@ -40,9 +40,24 @@ def test_names_registered_on_the_hub():
 def test_contract_numbers(upstream, exported_model):
     manifest = load_exported(exported_model)[1]
     stride = manifest["hop"] * RATE // manifest["sample_rate"]
-    assert upstream.num_layers == 1
-    assert upstream.downsample_rates == [stride]
-    assert upstream.hidden_sizes == [manifest["embedding_dim"]]
+    stages = len(load_exported(exported_model)[0].stage_ends)  # stem, each block, last conv
+    assert upstream.num_layers == stages > 1
+    assert upstream.downsample_rates == [stride] * stages
+    assert upstream.hidden_sizes == [manifest["embedding_dim"]] * stages
+
+
+def test_layers_are_the_stages_of_the_encoder_and_the_last_is_the_embedding(upstream, exported_model):
+    encoder, manifest = load_exported(exported_model)
+    wave = torch.randn(RATE)
+    with torch.no_grad():
+        hidden, _ = upstream(wave.unsqueeze(0), torch.tensor([RATE]))
+        frames, _ = SlidingWindowEncoder(encoder, manifest["window"], manifest["hop"]).frames([wave])
+    torch.testing.assert_close(hidden[-1], frames, atol=1e-5, rtol=0)
+    for lower, higher in zip(hidden[:-1], hidden[1:]):
+        assert not torch.allclose(lower, higher)
+    stem_width = encoder.network[0].out_channels  # narrower than the embedding: zero-padded to its width
+    assert stem_width < manifest["embedding_dim"]
+    assert hidden[0][..., :stem_width].abs().sum() > 0 and not hidden[0][..., stem_width:].any()
 
 
 @pytest.mark.parametrize("seconds", [0.05, 1.0, 10.0])
@@ -52,11 +67,11 @@ def test_input_lengths_give_the_announced_frame_count(upstream, seconds):
         hidden, lengths = upstream(torch.randn(1, num_samples), torch.tensor([num_samples]))
     stride = upstream.downsample_rates[0]
     count = expected_frames(num_samples, stride)
-    assert lengths[0].tolist() == [count]
-    assert hidden[0].shape == (1, count, upstream.hidden_sizes[0])
-    assert torch.isfinite(hidden[0]).all()
+    assert all(layer_lengths.tolist() == [count] for layer_lengths in lengths)
+    assert all(layer.shape == (1, count, upstream.hidden_sizes[0]) for layer in hidden)
+    assert all(torch.isfinite(layer).all() for layer in hidden)
     raw = upstream.upstream([torch.randn(num_samples)])["hidden_states"]  # no s3prl trimming or padding
-    assert raw[0].shape[1] == count
+    assert all(layer.shape[1] == count for layer in raw)
 
 
 def test_batch_of_different_lengths_matches_single_items(upstream):
@@ -65,10 +80,10 @@ def test_batch_of_different_lengths_matches_single_items(upstream):
     batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
     with torch.no_grad():
         hidden, hidden_lengths = upstream(batch, torch.tensor(lengths))
-        for row, (wave, count) in enumerate(zip(waves, hidden_lengths[0].tolist())):
+        for row, (wave, count) in enumerate(zip(waves, hidden_lengths[-1].tolist())):
             alone, _ = upstream(wave.unsqueeze(0), torch.tensor([len(wave)]))
             assert count == expected_frames(len(wave), upstream.downsample_rates[0])
-            assert torch.allclose(hidden[0][row, :count], alone[0][0, :count], atol=1e-5)
+            assert torch.allclose(hidden[-1][row, :count], alone[-1][0, :count], atol=1e-5)
 
 
 def test_deterministic_in_eval_mode(upstream):
@@ -82,23 +97,27 @@ def test_deterministic_in_eval_mode(upstream):
 def test_train_mode_has_the_same_layers_and_backpropagates(exported_model):
     trainable = S3PRLUpstream("semisupcon_local", path_or_url=str(exported_model)).train()
     hidden, _ = trainable(torch.randn(2, RATE), torch.tensor([RATE, RATE // 2]))
-    assert len(hidden) == trainable.num_layers == 1
-    hidden[0].pow(2).mean().backward()
+    assert len(hidden) == trainable.num_layers > 1
+    hidden[-1].pow(2).mean().backward()
     gradients = [parameter.grad for parameter in trainable.parameters()]
     assert all(gradient is not None and torch.isfinite(gradient).all() for gradient in gradients)
     assert any(gradient.abs().sum() > 0 for gradient in gradients)
 
 
-def test_featurizer_on_our_upstream(upstream):
+def test_featurizer_learns_a_weighted_sum_of_our_layers(exported_model):
+    upstream = S3PRLUpstream("semisupcon_local", path_or_url=str(exported_model)).eval()
     featurizer = Featurizer(upstream)
     assert featurizer.output_size == upstream.hidden_sizes[0]
     assert featurizer.downsample_rate == upstream.downsample_rates[0]
+    assert featurizer.weights.shape == (upstream.num_layers,)
     with torch.no_grad():
         hidden, lengths = upstream(torch.randn(2, RATE), torch.tensor([RATE, RATE // 4]))
-        features, feature_lengths = featurizer(hidden, lengths)
+    features, feature_lengths = featurizer(hidden, lengths)
     assert features.shape == (2, expected_frames(RATE, featurizer.downsample_rate), featurizer.output_size)
     assert feature_lengths.tolist() == [expected_frames(RATE, featurizer.downsample_rate),
                                         expected_frames(RATE // 4, featurizer.downsample_rate)]
+    features.pow(2).mean().backward()
+    assert featurizer.weights.grad is not None and featurizer.weights.grad.abs().min() > 0
 
 
 def test_resamples_to_the_encoder_rate_with_integer_stride(tmp_path):
@@ -115,8 +134,8 @@ def test_resamples_to_the_encoder_rate_with_integer_stride(tmp_path):
         hidden, lengths = upstream(wave.unsqueeze(0), torch.tensor([len(wave)]))
         at_encoder_rate = torchaudio.functional.resample(wave, RATE, manifest["sample_rate"])
         direct, _ = SlidingWindowEncoder(encoder, manifest["window"], manifest["hop"]).frames([at_encoder_rate])
-    assert lengths[0].item() == math.ceil(len(wave) / stride)
-    assert torch.allclose(hidden[0], direct, atol=1e-5)
+    assert lengths[-1].item() == math.ceil(len(wave) / stride)
+    assert torch.allclose(hidden[-1], direct, atol=1e-5)
 
 
 def test_missing_checkpoint_is_a_clear_error():

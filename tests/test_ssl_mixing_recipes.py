@@ -13,6 +13,7 @@ from hyperpyyaml import load_hyperpyyaml
 
 from pretrain_fixtures import make_tone_dataset
 from semisupcon_recipe.cli import main as cli_main
+from semisupcon_recipe.encoders import stage_embeddings
 from semisupcon_recipe.interop import hear
 from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop.export import load_sliding_encoder
@@ -96,6 +97,8 @@ def test_recipe_trains_exports_and_the_export_loads_in_every_interop_path(manife
         hidden, hidden_lengths = upstream(audio, torch.LongTensor([20000, 20000]))
     assert hidden[-1].shape[0] == 2 and hidden[-1].shape[-1] == metadata["embedding_dim"]
     assert torch.isfinite(hidden[-1]).all()
+    with torch.no_grad():  # one s3prl layer per stage of the encoder (one for encoders without stages)
+        assert len(hidden) == len(stage_embeddings(encoder, audio[:, : metadata["window"]]))
 
 
 def speechbrain_bestrq_run(folder, manifests, steps=2):

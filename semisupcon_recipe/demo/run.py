@@ -7,6 +7,9 @@
 3. Probe both frozen encoders (linear head, early stopping) on key (the supervised
    label type), mode, tempo and instruments (label types the supervision never named).
 4. A robustness check: the key probe under corruptions of increasing severity.
+   With ``--ssl-objective bestrq`` steps 2-3 also run SpeechBrain's BEST-RQ on a small
+   Conformer, alone and mixed with SemiSupCon on the same key labels
+   (:mod:`semisupcon_recipe.ssl_mixing`), and the report gets a second table.
 5. Write the report: ``report.md`` and ``results.json`` (table over seeds, the exact
    commands), ``plots/`` (training curves, the target matrix of one batch, a 2-D map
    of the embeddings coloured by key, score vs corruption severity).
@@ -32,7 +35,12 @@ from typing import Sequence
 logger = logging.getLogger(__name__)
 
 PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
+BESTRQ_YAML = Path(__file__).with_name("pretrain_bestrq.yaml")
 MODELS = {"ssl": "SSL-only", "semisupcon": "SemiSupCon"}
+# --ssl-objective: name -> (the method alone, the method mixed with SemiSupCon)
+SSL_MIX_MODELS = {"bestrq": {"bestrq": "BEST-RQ", "bestrq_semisupcon": "BEST-RQ + SemiSupCon"}}
+TITLES = {**MODELS, **{name: title for pair in SSL_MIX_MODELS.values() for name, title in pair.items()}}
+SUPERVISED_MODELS = ("semisupcon", "bestrq_semisupcon")  # the models that see the key labels
 SUPERVISED_LABEL = "key"
 PROBE_LABELS = ("key", "mode", "tempo", "instruments")
 CONTROL_MANIFEST = "labeled_control.csv"  # in models/semisupcon/, for --label-control
@@ -49,6 +57,7 @@ class DemoSettings:
     labeled_share: float = 0.25
     temperature: float = 0.2
     label_control: bool = False
+    ssl_objective: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 32
     epochs: int = 6
@@ -59,18 +68,21 @@ class DemoSettings:
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
     extra_overrides: dict = field(default_factory=dict)
+    ssl_mix_overrides: dict = field(default_factory=dict)
 
 
 # The settings a finished pretraining depends on (epochs excluded: more epochs resume).
 PRETRAINING_SETTINGS = (
     "num_clips", "clip_seconds", "labeled_fraction", "labeled_share", "temperature", "label_control",
-    "batch_size", "batches_per_epoch", "data_seed", "extra_overrides",
+    "batch_size", "batches_per_epoch", "data_seed", "extra_overrides", "ssl_mix_overrides",
 )
 
 QUICK = DemoSettings(
     num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
     batches_per_epoch=2, probe_epochs=2, probe_patience=1, corruptions=("reverb",), severities=(0, 4),
     extra_overrides={"tdnn_channels": [16, 16, 16, 16, 32], "embedding_dim": 32, "projection_dim": 16},
+    ssl_mix_overrides={"n_mels": 20, "front_end_channels": [8, 4], "d_model": 16, "nhead": 2, "num_layers": 1,
+                       "d_ffn": 32, "projection_dim": 8, "codebook_size": 32},
 )
 
 
@@ -102,26 +114,28 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
         torch.set_num_threads(threads)
 
     labeled = None
-    if model == "semisupcon":
+    if model in SUPERVISED_MODELS:
         labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
         if settings.label_control:
             labeled = clip_id_labels(labeled, output.parent / CONTROL_MANIFEST)
+    yaml_file, sizes = (PRETRAIN_YAML, settings.extra_overrides) if model in MODELS else (BESTRQ_YAML, settings.ssl_mix_overrides)
     overrides = {
         "seed": seed,
         "output_folder": str(output),
         "unlabeled_manifest": str(manifests["pretrain"]),
         "labeled_manifest": str(labeled) if labeled else None,
-        "labeled_share": settings.labeled_share if model == "semisupcon" else 0.0,
+        "labeled_share": settings.labeled_share if model in SUPERVISED_MODELS else 0.0,
         "temperature": settings.temperature,
         "batch_size": settings.batch_size,
         "number_of_epochs": settings.epochs,
         "batches_per_epoch": settings.batches_per_epoch,
-        **settings.extra_overrides,
+        **({"semisupcon_weight": 0.0} if model == "bestrq" else {}),  # BEST-RQ alone
+        **sizes,
     }
-    with open(PRETRAIN_YAML, encoding="utf-8") as stream:
+    with open(yaml_file, encoding="utf-8") as stream:
         hparams = load_hyperpyyaml(stream, overrides)
     run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": bool(threads)}
-    run_pretraining(str(PRETRAIN_YAML), run_opts, overrides, hparams)
+    run_pretraining(str(yaml_file), run_opts, overrides, hparams)
     return output
 
 
@@ -205,8 +219,10 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
     write_record(record, wanted)
 
 
-def pretrain_models(settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool) -> dict[str, Path]:
-    """Step 2 for one seed: SSL-only and SemiSupCon, side by side in two processes on CPU.
+def pretrain_models(
+    settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool, models: Sequence[str] = tuple(MODELS)
+) -> dict[str, Path]:
+    """Step 2 for one seed: a pair of models (SSL-only and SemiSupCon), side by side in two processes on CPU.
 
     Two single-threaded processes use two cores better than one process with two
     threads for a model this small; on a GPU (or with ``parallel=False``) the runs go one
@@ -214,19 +230,19 @@ def pretrain_models(settings: DemoSettings, seed: int, manifests: dict, out: Pat
     """
     import multiprocessing
 
-    outputs = {model: out / "models" / model / str(seed) for model in MODELS}
+    outputs = {model: out / "models" / model / str(seed) for model in models}
     if not parallel:
-        return {model: pretrain(settings, model, seed, manifests, outputs[model], device) for model in MODELS}
+        return {model: pretrain(settings, model, seed, manifests, outputs[model], device) for model in models}
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=pretrain, args=(settings, model, seed, manifests, outputs[model], device, 1))
-        for model in MODELS
+        for model in models
     ]
     for process in processes:
         process.start()
     for process in processes:
         process.join()
-    failed = [model for model, process in zip(MODELS, processes) if process.exitcode != 0]
+    failed = [model for model, process in zip(models, processes) if process.exitcode != 0]
     if failed:
         raise RuntimeError(f"pretraining of {failed} (seed {seed}) failed; see {out / 'models'}/<model>/{seed}/log.txt")
     return outputs
@@ -272,14 +288,18 @@ def main_metric(task: dict) -> tuple[str, list[float]]:
     return metric, [run["test"][metric] for run in head["runs"]]
 
 
-def results_table(results: dict[str, dict[int, dict]], seeds: Sequence[int]) -> tuple[str, list[dict]]:
-    """Markdown table (mean ± std over seeds) and its rows, per probe task."""
+def results_table(results: dict[str, dict[int, dict]], seeds: Sequence[int], models: Sequence[str] = tuple(MODELS)) -> tuple[str, list[dict]]:
+    """Markdown table (mean ± std over seeds) and its rows, per probe task, for a pair of models.
+
+    The difference column is the second model's score minus the first's.
+    """
     import numpy as np
 
+    baseline, mixed = models
     rows = []
     for label in PROBE_LABELS:
         row = {"task": label, "supervised": label == SUPERVISED_LABEL}
-        for model in MODELS:
+        for model in models:
             scores = []
             for seed in seeds:
                 task = next(t for t in results[model][seed]["tasks"] if t["name"] == label)
@@ -287,12 +307,12 @@ def results_table(results: dict[str, dict[int, dict]], seeds: Sequence[int]) -> 
                 scores.append(float(np.mean(values)))
             row["metric"] = metric
             row[model] = {"mean": float(np.mean(scores)), "std": float(np.std(scores)), "per_seed": scores}
-        row["difference"] = row["semisupcon"]["mean"] - row["ssl"]["mean"]
+        row["difference"] = row[mixed]["mean"] - row[baseline]["mean"]
         rows.append(row)
-    lines = ["| probe task | metric | SSL-only | SemiSupCon | difference |", "|---|---|---|---|---|"]
+    lines = [f"| probe task | metric | {TITLES[baseline]} | {TITLES[mixed]} | difference |", "|---|---|---|---|---|"]
     for row in rows:
         name = f"**{row['task']}** (supervised)" if row["supervised"] else row["task"]
-        cells = [f"{100 * row[m]['mean']:.1f} ± {100 * row[m]['std']:.1f}" for m in MODELS]
+        cells = [f"{100 * row[m]['mean']:.1f} ± {100 * row[m]['std']:.1f}" for m in models]
         lines.append(f"| {name} | {row['metric']} | {cells[0]} | {cells[1]} | {100 * row['difference']:+.1f} |")
     return "\n".join(lines) + "\n", rows
 
@@ -398,8 +418,11 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
     return path
 
 
-def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robustness: dict, command: str, seconds: float) -> None:
-    """``report.md`` and ``results.json``."""
+def write_report(
+    out: Path, settings: DemoSettings, table: str, rows: list, robustness: dict, command: str, seconds: float,
+    ssl_mix: Sequence[tuple[str, list]] = (),
+) -> None:
+    """``report.md`` and ``results.json`` (``ssl_mix``: the tables of ``--ssl-objective``)."""
     seeds = ", ".join(str(seed) for seed in settings.seeds)
     control = (
         "\n**Control run (`--label-control`):** the SemiSupCon column was trained with every key\n"
@@ -413,6 +436,13 @@ def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robu
         f"python recipes/Generic/pretrain/train.py {PRETRAIN_YAML.relative_to(PRETRAIN_YAML.parents[2])} "
         "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
         f"[--labeled_manifest OUT/data/labeled_key.csv --labeled_share {settings.labeled_share} | --labeled_share 0.0]",
+        *([
+            "# --ssl-objective bestrq (MODEL in bestrq / bestrq_semisupcon):",
+            f"python recipes/Generic/pretrain/train.py {BESTRQ_YAML.relative_to(BESTRQ_YAML.parents[2])} "
+            "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
+            f"[--labeled_manifest OUT/data/labeled_key.csv --labeled_share {settings.labeled_share} | "
+            "--labeled_share 0.0 --semisupcon_weight 0.0]",
+        ] if settings.ssl_objective else []),
         "semisupcon evaluate --encoder OUT/models/MODEL/S --tasks OUT/tasks.yaml --out OUT/eval/MODEL/S",
         "semisupcon robustness --encoders OUT/models/ssl/S0 OUT/models/semisupcon/S0 --tasks OUT/tasks.yaml --task key "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} --out OUT/robustness",
@@ -426,6 +456,7 @@ Frozen encoders, linear probes; test scores in %, mean ± std over pretraining s
 named by the supervision.
 {control}
 {table}
+{ssl_mix_section(ssl_mix)}
 Robustness of the key probe (seed {settings.seeds[0]}): see `robustness/robustness.md`
 and `robustness/plots/`.
 
@@ -446,7 +477,21 @@ Wall time: {seconds / 60:.1f} min.
     (out / "report.md").write_text(report, encoding="utf-8")
     (out / "results.json").write_text(json.dumps({
         "command": command, "settings": asdict(settings), "table": rows, "seconds": round(seconds, 1),
+        "ssl_mix_tables": [mixed_rows for _, mixed_rows in ssl_mix],
     }, indent=1), encoding="utf-8")
+
+
+def ssl_mix_section(ssl_mix: Sequence[tuple[str, list]]) -> str:
+    """The report's part on ``--ssl-objective`` (empty without it)."""
+    if not ssl_mix:
+        return ""
+    tables = "\n".join(table for table, _ in ssl_mix)
+    return f"""
+**Mixed with an SSL method (`--ssl-objective`):** SpeechBrain's BEST-RQ on a small
+Conformer, alone and with the SemiSupCon loss on the same key labels (same data,
+batches, steps and augmentations as above; only encoder and objective differ).
+
+{tables}"""
 
 
 # ----------------------------------------------------------------------------------
@@ -466,6 +511,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--label-control", action="store_true",
         help="control run: SemiSupCon's labels replaced by clip IDs (same sampling, same-clip positives only)",
     )
+    parser.add_argument(
+        "--ssl-objective", choices=sorted(SSL_MIX_MODELS),
+        help="also pretrain this SpeechBrain SSL method alone and mixed with SemiSupCon (a second table)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -480,6 +529,7 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "labeled_share": args.labeled_share,
         "temperature": args.temperature,
         "label_control": args.label_control or None,
+        "ssl_objective": args.ssl_objective,
     }
     return replace(settings, **{name: value for name, value in chosen.items() if value is not None})
 
@@ -511,20 +561,22 @@ def run_demo(args: argparse.Namespace) -> int:
     tasks_file = write_tasks_file(settings, manifests, out / "tasks.yaml")
 
     check_pretraining_record(settings, out / "models")
-    runs: dict[str, dict[int, Path]] = {model: {} for model in MODELS}
-    results: dict[str, dict[int, dict]] = {model: {} for model in MODELS}
+    pairs = [tuple(MODELS)] + ([tuple(SSL_MIX_MODELS[settings.ssl_objective])] if settings.ssl_objective else [])
+    runs: dict[str, dict[int, Path]] = {model: {} for pair in pairs for model in pair}
+    results: dict[str, dict[int, dict]] = {model: {} for pair in pairs for model in pair}
     parallel = args.device == "cpu" and (os.cpu_count() or 1) >= 2
-    for seed in settings.seeds:
-        print(f"[2/5] pretraining {' and '.join(MODELS.values())}, seed {seed}"
-              f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if parallel else ''}", flush=True)
-        outputs = pretrain_models(settings, seed, manifests, out, args.device, parallel)
-        for model in MODELS:
-            runs[model][seed] = outputs[model]
-            print(f"[3/5] probing {MODELS[model]}, seed {seed}", flush=True)
-            results[model][seed] = evaluate_encoder(
-                runs[model][seed], tasks_file, out / "eval" / model / str(seed), cache=out / "features",
-                device=args.device, command=command,
-            )
+    for pair in pairs:
+        for seed in settings.seeds:
+            print(f"[2/5] pretraining {' and '.join(TITLES[model] for model in pair)}, seed {seed}"
+                  f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if parallel else ''}", flush=True)
+            outputs = pretrain_models(settings, seed, manifests, out, args.device, parallel, pair)
+            for model in pair:
+                runs[model][seed] = outputs[model]
+                print(f"[3/5] probing {TITLES[model]}, seed {seed}", flush=True)
+                results[model][seed] = evaluate_encoder(
+                    runs[model][seed], tasks_file, out / "eval" / model / str(seed), cache=out / "features",
+                    device=args.device, command=command,
+                )
 
     print("[4/5] robustness of the key probe", flush=True)
     first = settings.seeds[0]
@@ -538,7 +590,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print("[5/5] report", flush=True)
     table, rows = results_table(results, settings.seeds)
-    plot_training_curves(runs, out / "plots" / "training_curves.png")
+    ssl_mix = [results_table(results, settings.seeds, pair) for pair in pairs[1:]]
+    plot_training_curves({model: runs[model] for model in MODELS}, out / "plots" / "training_curves.png")
     labeled_manifest = manifests[f"labeled_{SUPERVISED_LABEL}"]
     if settings.label_control:
         labeled_manifest = out / "models" / "semisupcon" / CONTROL_MANIFEST
@@ -547,6 +600,6 @@ def run_demo(args: argparse.Namespace) -> int:
         {model: runs[model][first] for model in MODELS}, manifests[f"probe_{SUPERVISED_LABEL}_test"],
         out / "features", args.device, out / "plots" / "embedding_map.png",
     )
-    write_report(out, settings, table, rows, {"markdown": robust_md, **robust}, command, time.time() - start)
-    print(f"\n{table}\nreport: {out / 'report.md'}", flush=True)
+    write_report(out, settings, table, rows, {"markdown": robust_md, **robust}, command, time.time() - start, ssl_mix)
+    print("\n" + "\n".join([table, *(mixed_table for mixed_table, _ in ssl_mix)]) + f"report: {out / 'report.md'}", flush=True)
     return 0

@@ -8,6 +8,7 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.lobes.models.convolution import ConvolutionFrontEnd
 from speechbrain.lobes.models.transformer.TransformerASR import EncoderWrapper, TransformerASR
 from speechbrain.processing.features import InputNormalization
+import torch
 from torch import nn
 
 from semisupcon_recipe.encoders.lobe import SpeechBrainLobeEncoder
@@ -44,6 +45,9 @@ class ConformerEncoder(SpeechBrainLobeEncoder):
     torch.Size([2, 6, 16])
     >>> encoder(torch.randn(2, 3200)).shape
     torch.Size([2, 16])
+    >>> len(ConformerEncoder(n_mels=16, front_end_channels=(8, 4), d_model=16, nhead=2, num_layers=3, d_ffn=32)
+    ...     .stages(torch.randn(2, 3200)))
+    3
     """
 
     frame_stack = 4  # feature frames per output frame (two stride-2 convolution blocks)
@@ -96,3 +100,22 @@ class ConformerEncoder(SpeechBrainLobeEncoder):
             normalize=InputNormalization(norm_type="sentence"),
         )
         self.n_mels = int(n_mels)
+
+    def stages(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
+        """Clip embeddings ``(B, D)`` after each Conformer layer, averaged over time.
+
+        The last entry is :meth:`forward` (the last layer's output after the encoder's
+        final normalisation).
+        """
+        layers = self.lobe[1].transformer.encoder.layers
+        outputs = []
+        hooks = [
+            layer.register_forward_hook(lambda module, inputs, output: outputs.append(output[0].mean(dim=1)))  # (B, D)
+            for layer in layers[:-1]
+        ]
+        try:
+            embedding = self(waveforms)  # (B, D)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return outputs + [embedding]

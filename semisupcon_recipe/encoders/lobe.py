@@ -81,3 +81,46 @@ class SpeechBrainLobeEncoder(nn.Module):
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Clip embeddings ``(B, D)``."""
         return self.frames(waveforms).mean(dim=1)  # (B, D)
+
+    def _stage_layers(self) -> list[tuple[nn.Module, int]]:
+        """The lobe's layers that end a stage, each with the time axis of its output.
+
+        x-vector: the normalisation closing each TDNN layer, ``(B, T, C)``; ECAPA-TDNN:
+        its TDNN and SE-Res2Net blocks, ``(B, C, T)``. Other lobes have none.
+        """
+        from speechbrain.lobes.models.ECAPA_TDNN import SERes2NetBlock, TDNNBlock
+        from speechbrain.nnet.normalization import BatchNorm1d
+
+        blocks = list(getattr(self.lobe, "blocks", []))
+        return [(block, 1) for block in blocks if isinstance(block, BatchNorm1d)] + [
+            (block, 2) for block in blocks if isinstance(block, (TDNNBlock, SERes2NetBlock))
+        ]
+
+    def stages(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
+        """Clip embeddings after each layer of the lobe (x-vector, ECAPA), averaged over time.
+
+        Returns ``[(B, C_1), ..., (B, D)]``; the last entry is :meth:`forward`, the only
+        one for lobes without known layers.
+
+        Example
+        -------
+        >>> from speechbrain.lobes.features import Fbank
+        >>> from speechbrain.lobes.models.Xvector import Xvector
+        >>> encoder = SpeechBrainLobeEncoder(
+        ...     features=Fbank(n_mels=40, sample_rate=16000),
+        ...     lobe=Xvector(in_channels=40, tdnn_channels=[32, 32, 32, 32, 64], lin_neurons=48),
+        ...     sample_rate=16000, embedding_dim=48)
+        >>> [tuple(stage.shape) for stage in encoder.stages(torch.randn(2, 16000))]
+        [(2, 32), (2, 32), (2, 32), (2, 32), (2, 64), (2, 48)]
+        """
+        outputs = []
+        hooks = [
+            layer.register_forward_hook(lambda module, inputs, output, axis=axis: outputs.append(output.mean(dim=axis)))
+            for layer, axis in self._stage_layers()
+        ]  # each appends (B, C_l)
+        try:
+            embedding = self(waveforms)  # (B, D)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return outputs + [embedding]

@@ -55,6 +55,8 @@ class SampleCNN(nn.Module):
     torch.Size([4, 16])
     >>> encoder.frames(torch.randn(2, 81)).shape
     torch.Size([2, 3, 16])
+    >>> [tuple(stage.shape) for stage in encoder.stages(torch.randn(2, 27))]
+    [(2, 8), (2, 8), (2, 16), (2, 16)]
     """
 
     def __init__(
@@ -72,21 +74,43 @@ class SampleCNN(nn.Module):
         self.embedding_dim = channels[-1]
         self.input_length = kernel ** len(channels)
         layers = _conv_norm_relu(1, channels[0], kernel, stride=kernel, padding=0, normalization=normalization)
+        stage_ends = [len(layers)]  # the stem, each block and the last conv end a stage
         for in_channels, out_channels in zip(channels[:-1], channels[1:]):
             layers += _conv_norm_relu(in_channels, out_channels, kernel, 1, kernel // 2, normalization)
             layers.append(nn.MaxPool1d(kernel, stride=kernel))
+            stage_ends.append(len(layers))
         layers += _conv_norm_relu(channels[-1], channels[-1], kernel, 1, kernel // 2, normalization)
+        stage_ends.append(len(layers))
         self.network = nn.Sequential(*layers)
+        self.stage_ends = stage_ends
 
-    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Frame embeddings ``(B, T // input_length, D)``, one per ``input_length`` samples."""
+    def _padded(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, max(T, input_length))``: the network's input, zero-padded on the right."""
         if waveforms.dim() != 2:
             raise ValueError(f"SampleCNN expects (batch, samples) waveforms, got shape {tuple(waveforms.shape)}")
         missing = self.input_length - waveforms.shape[1]
         if missing > 0:
             waveforms = nn.functional.pad(waveforms, (0, missing))  # (B, input_length)
-        hidden = self.network(waveforms.unsqueeze(1))  # (B, D, T')
+        return waveforms.unsqueeze(1)  # (B, 1, T)
+
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings ``(B, T // input_length, D)``, one per ``input_length`` samples."""
+        hidden = self.network(self._padded(waveforms))  # (B, D, T')
         return hidden.transpose(1, 2)  # (B, T', D)
+
+    def stages(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
+        """Clip embeddings of every stage (stem, each block, last conv), each averaged over time.
+
+        Returns ``[(B, C_0), ..., (B, D)]``, one entry per entry of ``channels`` plus
+        the last conv; the last entry equals :meth:`forward`.
+        """
+        hidden = self._padded(waveforms)  # (B, 1, T)
+        outputs, start = [], 0
+        for end in self.stage_ends:
+            hidden = self.network[start:end](hidden)  # (B, C_l, T_l)
+            outputs.append(hidden.mean(dim=2))  # (B, C_l)
+            start = end
+        return outputs
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Clip embeddings ``(B, D)``: the mean of :meth:`frames` over time."""

@@ -11,14 +11,17 @@ checkpoint is a folder written by ``semisupcon export``), so this works::
 No model is shipped with the package, so no checkpoint-free ``semisupcon`` name is
 registered.
 
-Contract (s3prl's): a list of 1-D 16 kHz waveforms in; ``{"hidden_states": [h]}`` out
-with one layer ``h`` of shape ``(B, N_max, D)`` in train and eval mode alike. The
-waveforms are resampled to the encoder's rate inside; frame ``k`` is the embedding of
-the window centred on ``k * get_downsample_rates()`` 16 kHz samples (see
-:mod:`semisupcon_recipe.interop.windows`), so a waveform of ``L`` samples gives
-``ceil(L / stride)`` frames, any ``L >= 1``. The mean of a waveform's frames is its track
-embedding. In eval mode the output is deterministic and does not depend on the other
-waveforms of the batch.
+Contract (s3prl's): a list of 1-D 16 kHz waveforms in; ``{"hidden_states": [h_1, ...,
+h_L]}`` out, one ``(B, N_max, D)`` layer per stage of the encoder (each SampleCNN block;
+an encoder without stages gives one layer), in train and eval mode alike. The
+waveforms are resampled to the encoder's rate inside; frame ``k`` of every layer is
+that stage's embedding of the window centred on ``k * get_downsample_rates()`` 16 kHz
+samples (see :mod:`semisupcon_recipe.interop.windows`), so a waveform of ``L`` samples
+gives ``ceil(L / stride)`` frames in every layer, any ``L >= 1``. s3prl's Featurizer
+stacks the layers to learn its weighted sum, so stages narrower than the widest are
+zero-padded on the feature axis to width ``D``. The last layer is the encoder's
+embedding, and the mean of its frames is the track embedding. In eval mode the output
+is deterministic and does not depend on the other waveforms of the batch.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ class SemiSupConUpstream(nn.Module):
     ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
     >>> upstream = SemiSupConUpstream(str(exported)).eval()
     >>> hidden = upstream([torch.randn(16000), torch.randn(800)])["hidden_states"]
-    >>> len(hidden), tuple(hidden[0].shape), upstream.get_downsample_rates("hidden_states")
-    (1, (2, 4, 64), 4000)
+    >>> len(hidden), tuple(hidden[-1].shape), upstream.get_downsample_rates("hidden_states")
+    (8, (2, 4, 64), 4000)
     """
 
     def __init__(self, ckpt: str, max_windows_per_call: int = 64, trust_code: bool = False) -> None:
@@ -84,12 +87,14 @@ class SemiSupConUpstream(nn.Module):
         return self.stride
 
     def forward(self, wavs: list[torch.Tensor]) -> dict[str, list[torch.Tensor]]:
-        """Frames of a list of ``(L_i,)`` 16 kHz waveforms: ``{"hidden_states": [(B, N_max, D)]}``."""
+        """Frames of a list of ``(L_i,)`` 16 kHz waveforms: ``{"hidden_states": [(B, N_max, D)] * L}``."""
         resampled = [
             torchaudio.functional.resample(wav, S3PRL_SAMPLE_RATE, self.sample_rate) for wav in wavs
         ]  # each (T_i,) at the encoder's rate
-        frames, _ = self.sliding.frames(resampled)  # (B, N_max, D)
-        return {"hidden_states": [frames]}
+        stages, _ = self.sliding.stage_frames(resampled)  # each (B, N_max, D_l)
+        width = max(stage.shape[-1] for stage in stages)
+        padded = [nn.functional.pad(stage, (0, width - stage.shape[-1])) for stage in stages]  # each (B, N_max, D)
+        return {"hidden_states": padded}
 
 
 def semisupcon_local(ckpt: str | None = None, refresh: bool = False, **kwargs) -> SemiSupConUpstream:

@@ -151,6 +151,23 @@ class SlidingWindowEncoder(nn.Module):
                 raise ValueError(f"waveform {index} must be a non-empty 1-D tensor, got shape {tuple(wave.shape)}")
         return items
 
+    def _windowed(self, waveforms, lengths, embed) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Apply ``embed`` (``(n, window)`` -> list of ``(n, D_l)``) to every frame's window.
+
+        Returns one ``(B, N_max, D_l)`` tensor per output of ``embed`` (zero beyond each
+        row's count) and the frame counts ``(B,)``.
+        """
+        items = self._as_list(waveforms, lengths)
+        windows = [frame_windows(wave, self.window, self.hop) for wave in items]  # each (N_i, window)
+        counts = [chunk.shape[0] for chunk in windows]
+        stacked = torch.cat(windows)  # (sum N_i, window)
+        parts = [embed(part) for part in stacked.split(self.max_windows_per_call)]  # each a list of (n, D_l)
+        outputs = []
+        for layer in zip(*parts):
+            per_item = torch.cat(layer).split(counts)  # each (N_i, D_l)
+            outputs.append(nn.utils.rnn.pad_sequence(list(per_item), batch_first=True))  # (B, N_max, D_l)
+        return outputs, torch.tensor(counts, dtype=torch.long, device=outputs[0].device)
+
     def frames(
         self, waveforms: Sequence[torch.Tensor] | torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,16 +185,34 @@ class SlidingWindowEncoder(nn.Module):
         (torch.Tensor, torch.Tensor)
             Frames ``(B, N_max, D)`` and frame counts ``(B,)`` (int64).
         """
-        items = self._as_list(waveforms, lengths)
-        windows = [frame_windows(wave, self.window, self.hop) for wave in items]  # each (N_i, window)
-        counts = [chunk.shape[0] for chunk in windows]
-        stacked = torch.cat(windows)  # (sum N_i, window)
-        embeddings = torch.cat(
-            [self.encoder(part) for part in stacked.split(self.max_windows_per_call)]
-        )  # (sum N_i, D)
-        per_item = embeddings.split(counts)  # each (N_i, D)
-        frames = nn.utils.rnn.pad_sequence(list(per_item), batch_first=True)  # (B, N_max, D)
-        return frames, torch.tensor(counts, dtype=torch.long, device=frames.device)
+        (frames,), counts = self._windowed(waveforms, lengths, lambda part: [self.encoder(part)])
+        return frames, counts
+
+    def stage_frames(
+        self, waveforms: Sequence[torch.Tensor] | torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Frames of every stage of the encoder (see :func:`~semisupcon_recipe.encoders.stage_embeddings`).
+
+        Frame ``k`` of stage ``l`` is stage ``l``'s clip embedding of the same window as
+        frame ``k`` of :meth:`frames`, so every stage has the same frame times; the last
+        stage equals :meth:`frames`.
+
+        Returns
+        -------
+        (list of torch.Tensor, torch.Tensor)
+            ``[(B, N_max, D_1), ..., (B, N_max, D)]`` and frame counts ``(B,)``.
+
+        Example
+        -------
+        >>> from semisupcon_recipe.encoders import SampleCNN
+        >>> model = SlidingWindowEncoder(SampleCNN(16000, channels=(4, 8)).eval(), window=9, hop=3)
+        >>> stages, counts = model.stage_frames([torch.randn(10)])
+        >>> [tuple(stage.shape) for stage in stages], counts.tolist()
+        ([(1, 4, 4), (1, 4, 8), (1, 4, 8)], [4])
+        """
+        from semisupcon_recipe.encoders import stage_embeddings
+
+        return self._windowed(waveforms, lengths, lambda part: stage_embeddings(self.encoder, part))
 
     def track(
         self, waveforms: Sequence[torch.Tensor] | torch.Tensor, lengths: torch.Tensor | None = None
