@@ -11,19 +11,28 @@ frame ``k`` centred on ``k * hop / sample_rate`` seconds. A file given directly 
 folder. ``OUT/embed.json`` records the model (weights sha256, rate, window, hop).
 
 Embeddings follow :mod:`semisupcon_recipe.interop.windows`, so they equal the s3prl,
-HEAR and SpeechBrain ones. Files are written atomically; rerunning the command skips
-files whose outputs exist (resume), and refuses an ``OUT`` filled by another model.
-Unreadable files are reported and skipped. Exit status: 0 when at least one file has
-its embeddings (new or already there), 1 when every file failed, 2 on a usage error
-(no audio found, missing input, another model's ``OUT``).
+HEAR and SpeechBrain ones. Files are written atomically (a uniquely named temporary
+file renamed into place, so two commands writing into one ``OUT`` never mix their
+bytes); next to each track embedding, ``<name>.source.json`` records the size and
+modification time of the audio it came from. Rerunning the command skips files whose
+outputs exist and whose audio is unchanged (resume), re-embeds audio that changed, and
+refuses an ``OUT`` filled by another model. Unreadable files are reported and skipped.
+Loading the model runs no code (see :func:`semisupcon_recipe.exported.load_exported`;
+``--trust-code`` accepts an encoder class outside the allow-list).
+
+Exit status (:data:`EXIT_CODES`): 0 when at least one file has its embeddings (new or
+already there), 1 when every file failed, 2 on a usage or bad-input error (no audio
+found, missing input, another model's ``OUT``, a model folder that is incomplete,
+modified or unsafe), 3 when the disk is full (what was written stays; free space and
+rerun to resume).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +45,15 @@ logger = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf")
 TRACK_SUFFIX = ".npy"
 FRAMES_SUFFIX = ".frames.npy"
+SOURCE_SUFFIX = ".source.json"
 RECORD_FILE = "embed.json"
+EXIT_DISK_FULL = 3
+EXIT_CODES = {
+    0: "at least one file has its embeddings (new or already there)",
+    1: "every file failed (unreadable audio)",
+    2: "usage or bad input (no audio, missing input, another model's OUT, an incomplete, modified or unsafe model folder)",
+    EXIT_DISK_FULL: "disk full while writing (what was written stays; free space and rerun to resume)",
+}
 
 
 class EmbedUsageError(ValueError):
@@ -90,11 +107,37 @@ def find_audio_files(inputs: Sequence[str | Path]) -> list[tuple[Path, Path]]:
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` so that ``path`` is either absent or complete."""
+    import io
+
+    from semisupcon_recipe.checkpoints import atomic_write_bytes
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "wb") as stream:
-        np.save(stream, array)
-    os.replace(temporary, path)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _source_stamp(path: Path, frames: bool) -> dict:
+    """What must stay the same for an existing embedding of ``path`` to be reused."""
+    status = path.stat()
+    return {"audio": str(path.resolve()), "size": status.st_size, "mtime_ns": status.st_mtime_ns, "frames": frames}
+
+
+def _is_current(stamp_path: Path, stamp: dict) -> bool:
+    """True when the embeddings recorded by ``stamp_path`` came from the audio ``stamp`` describes."""
+    try:
+        recorded = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return all(recorded.get(key) == stamp[key] for key in ("audio", "size", "mtime_ns")) and (
+        recorded.get("frames") or not stamp["frames"]
+    )
+
+
+def _atomic_write_json(path: Path, document: dict) -> None:
+    from semisupcon_recipe.checkpoints import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
 
 
 def _check_record(out: Path, record: dict) -> None:
@@ -109,10 +152,10 @@ def _check_record(out: Path, record: dict) -> None:
                 "use a new --out folder or empty this one"
             )
         return
+    from semisupcon_recipe.checkpoints import atomic_write_bytes
+
     out.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
 
 
 def embed_paths(
@@ -123,6 +166,7 @@ def embed_paths(
     device: str = "cpu",
     max_windows_per_call: int = 64,
     progress: bool = True,
+    trust_code: bool = False,
 ) -> EmbedReport:
     """Write track (and optionally frame) embeddings of every audio file of ``inputs``.
 
@@ -142,6 +186,8 @@ def embed_paths(
         Windows per encoder call (memory bound; results do not depend on it).
     progress : bool
         Show a tqdm progress bar on stderr.
+    trust_code : bool
+        Accept an encoder class outside the allow-list (only for model folders you trust).
 
     Returns
     -------
@@ -173,7 +219,7 @@ def embed_paths(
         raise EmbedUsageError(
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in {', '.join(map(str, inputs))}"
         )
-    sliding, metadata = load_sliding_encoder(model_dir, device, max_windows_per_call)
+    sliding, metadata = load_sliding_encoder(model_dir, device, max_windows_per_call, trust_code)
     out = Path(out_dir)
     _check_record(
         out,
@@ -189,7 +235,9 @@ def embed_paths(
     for path, name in bar:
         track_path = out / (str(name) + TRACK_SUFFIX)
         frames_path = out / (str(name) + FRAMES_SUFFIX)
-        if track_path.is_file() and (not frames or frames_path.is_file()):
+        stamp_path = out / (str(name) + SOURCE_SUFFIX)
+        stamp = _source_stamp(path, frames)
+        if track_path.is_file() and (not frames or frames_path.is_file()) and _is_current(stamp_path, stamp):
             report.already_done += 1
             continue
         try:
@@ -204,6 +252,7 @@ def embed_paths(
         if frames:
             _atomic_save(frames_path, frame_batch[0].cpu().numpy().astype(np.float32))
         _atomic_save(track_path, track[0].cpu().numpy().astype(np.float32))
+        _atomic_write_json(stamp_path, stamp)
         report.embedded += 1
     return report
 
@@ -217,17 +266,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     parser.add_argument("--max-windows-per-call", type=int, default=64,
                         help="windows per encoder call; lower it if memory runs out (default: 64)")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="build an encoder class outside the allow-list named in the model's hyperparams.yaml "
+                        "(only for a model folder you wrote or trust: building it runs its code)")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "exit status:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon embed``; returns the exit status (see the module docstring)."""
-    from semisupcon_recipe.interop.export import ExportError
+    """Run ``semisupcon embed``; returns the exit status (:data:`EXIT_CODES`)."""
+    from semisupcon_recipe.checkpoints import CheckpointError
+    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
 
     try:
-        report = embed_paths(args.inputs, args.model, args.out, args.frames, args.device, args.max_windows_per_call)
-    except (EmbedUsageError, ExportError) as error:
+        report = embed_paths(
+            args.inputs, args.model, args.out, args.frames, args.device, args.max_windows_per_call,
+            trust_code=args.trust_code,
+        )
+    except (EmbedUsageError, CheckpointError, UnsafeDescriptionError) as error:
         print(f"semisupcon embed: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(
+            f"semisupcon embed: error: the disk is full ({error.strerror}: {error.filename or args.out}); "
+            "the embeddings written so far are complete; free space and rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_DISK_FULL
     for path, reason in report.failed:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(

@@ -54,7 +54,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from semisupcon_recipe.features import CorruptionSpec, LoadedEncoder
+    from semisupcon_recipe.checkpoints import LoadedEncoder
+    from semisupcon_recipe.features import CorruptionSpec
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def probe_task(
     Parameters
     ----------
     encoder : LoadedEncoder
-        From :func:`semisupcon_recipe.features.load_encoder_from_checkpoint`.
+        From :func:`semisupcon_recipe.checkpoints.load_encoder_from_checkpoint`.
     task : ProbeTask
         The task.
     settings : ProbeSettings
@@ -414,7 +415,7 @@ def evaluate_encoder(
     dict
         The content of ``results.json``.
     """
-    from semisupcon_recipe.features import load_encoder_from_checkpoint
+    from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
     from semisupcon_recipe.probe import write_json
 
     out = Path(out)
@@ -548,7 +549,8 @@ def robustness(
         The content of ``robustness.json``.
     """
     from semisupcon_recipe.corruptions import CORRUPTIONS, SEVERITIES
-    from semisupcon_recipe.features import CorruptionSpec, load_encoder_from_checkpoint
+    from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
+    from semisupcon_recipe.features import CorruptionSpec
     from semisupcon_recipe.probe import write_json
 
     out = Path(out)

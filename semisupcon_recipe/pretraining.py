@@ -17,6 +17,7 @@ import speechbrain as sb
 from speechbrain.dataio.dataloader import make_dataloader
 
 from semisupcon_recipe.brains import SemiSupConBrain
+from semisupcon_recipe.checkpoints import VerifiedCheckpointer
 from semisupcon_recipe.data import collate_views, pretraining_datasets
 from semisupcon_recipe.encoder_spec import write_encoder_spec
 from semisupcon_recipe.sampling import MixedLabelBatchSampler
@@ -203,10 +204,16 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str, hparams: 
 
     Writes ``encoder_spec.yaml`` (for export and interop), the label vocabulary, the
     ``p_s`` draw and the method settings (``method_settings.json``) into
-    ``output_folder``; rerunning resumes from the checkpoints, and is refused when a
-    method setting changed. The main process holds ``pretraining.lock`` in the folder
+    ``output_folder``; rerunning resumes from the newest complete, checksum-verified
+    checkpoint (see :mod:`semisupcon_recipe.checkpoints`), and is refused when a method
+    setting changed. The main process holds ``pretraining.lock`` in the folder
     for the whole run, so a second run into the same folder is refused.
     """
+    if not isinstance(hparams["checkpointer"], VerifiedCheckpointer):
+        raise ValueError(
+            f"{hparams_file}: `checkpointer` must be !new:semisupcon_recipe.checkpoints.VerifiedCheckpointer "
+            "(SpeechBrain's Checkpointer plus checksums, so an interrupted or modified checkpoint is never resumed from)"
+        )
     with ExitStack() as stack:
         if sb.utils.distributed.if_main_process():
             stack.enter_context(output_folder_lock(hparams["output_folder"]))

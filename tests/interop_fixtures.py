@@ -69,7 +69,8 @@ def pretrain_tiny(folder: Path) -> Path:
 
 def build_exported_model(folder: Path) -> Path:
     """Pretrain (once) and export (once) into ``folder``; returns the export folder."""
-    from semisupcon_recipe.interop.export import MANIFEST_FILE, export_checkpoint
+    from semisupcon_recipe.exported import MANIFEST_FILE
+    from semisupcon_recipe.interop.export import export_checkpoint
 
     exported = folder / "exported"
     if not (exported / MANIFEST_FILE).is_file():

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import numpy as np
+import pytest
 import soundfile
 from interop_fixtures import exported_model, tone  # noqa: F401  (session fixture)
 
@@ -93,3 +96,61 @@ def test_bad_model_folder_is_a_usage_error(tmp_path, capsys):
     soundfile.write(tmp_path / "clip.wav", tone(440.0, 0.5), 16000)
     assert cli_main(["embed", str(tmp_path / "clip.wav"), "--model", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "semisupcon export" in capsys.readouterr().err
+
+
+def test_audio_changed_since_its_embedding_was_written_is_embedded_again(exported_model, tmp_path, capsys):
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, tone(440.0, 0.5), 16000)
+    arguments = ["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]
+    assert cli_main(arguments) == 0
+    before = np.load(tmp_path / "out" / "clip.wav.npy")
+    soundfile.write(clip, tone(1760.0, 0.5, seed=3), 16000)  # same name and size, other music
+    status = clip.stat()
+    os.utime(clip, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))  # a later write, whatever the clock's resolution
+    capsys.readouterr()
+    assert cli_main(arguments) == 0
+    assert "1 embedded, 0 already done" in capsys.readouterr().out
+    assert not np.allclose(np.load(tmp_path / "out" / "clip.wav.npy"), before)
+    assert cli_main(arguments) == 0
+    assert "0 embedded, 1 already done" in capsys.readouterr().out
+
+
+def test_two_embeds_writing_into_one_folder_at_once_both_finish(exported_model, tmp_path, monkeypatch, capsys):
+    """The second embed runs to completion inside the first one's rename of its first file."""
+    from semisupcon_recipe import checkpoints
+
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, tone(440.0, 0.5), 16000)
+    arguments = ["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]
+    real_replace = os.replace
+    outcomes = []
+
+    def replace_after_another_embed(source, target):
+        if not outcomes and str(target).endswith("clip.wav.npy"):
+            outcomes.append("running")
+            outcomes[0] = cli_main(arguments)  # the other process, between our write and our rename
+        return real_replace(source, target)
+
+    monkeypatch.setattr(checkpoints.os, "replace", replace_after_another_embed)
+    assert cli_main(arguments) == 0 and outcomes == [0]
+    assert np.load(tmp_path / "out" / "clip.wav.npy").shape == (64,)
+    assert not list((tmp_path / "out").glob("*partial*"))
+
+
+def test_a_full_disk_ends_with_a_clear_message_and_its_own_exit_status(exported_model, tmp_path, monkeypatch, capsys):
+    from semisupcon_recipe import checkpoints
+
+    clip = tmp_path / "clip.wav"
+    soundfile.write(clip, tone(440.0, 0.5), 16000)
+
+    def disk_full(descriptor):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints.os, "fsync", disk_full)  # where a full disk reports a buffered write
+    assert cli_main(["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]) == 3
+    error = capsys.readouterr().err
+    assert "the disk is full" in error and "rerun the same command to resume" in error and "Traceback" not in error
+    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]  # no half-written file left
+    with pytest.raises(SystemExit):
+        cli_main(["embed", "--help"])
+    assert "3  disk full while writing" in capsys.readouterr().out

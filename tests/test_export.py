@@ -12,19 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from interop_fixtures import REPO, exported_model  # noqa: F401  (session fixture)
-from speechbrain.utils.checkpoints import Checkpointer
 
+from semisupcon_recipe.checkpoints import CheckpointError, VerifiedCheckpointer, find_checkpoint
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
-from semisupcon_recipe.interop.export import (
-    ExportError,
-    choose_hop,
-    export_checkpoint,
-    find_checkpoint,
-    load_encoder_weights,
-    load_exported,
-    stride_unit,
-)
+from semisupcon_recipe.exported import load_encoder_weights, load_exported
+from semisupcon_recipe.interop.export import choose_hop, export_checkpoint, stride_unit
 
 TINY_OVERRIDES = {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}
 
@@ -43,7 +36,7 @@ def fake_run(folder: Path, metas: list[dict], sample_rate: int | None = None) ->
     """A pretraining output folder with a spec and one checkpoint per meta (random weights)."""
     overrides = dict(TINY_OVERRIDES, **({"sample_rate": sample_rate} if sample_rate else {}))
     write_encoder_spec(REPO / "recipes/Generic/pretrain/hparams/tiny_cpu.yaml", overrides, folder)
-    checkpointer = Checkpointer(folder / "save", {"encoder": load_encoder_spec(folder)["encoder"]})
+    checkpointer = VerifiedCheckpointer(folder / "save", {"encoder": load_encoder_spec(folder)["encoder"]})
     for meta in metas:
         checkpointer.save_checkpoint(meta=meta)
     return folder
@@ -63,8 +56,9 @@ def test_export_folder_holds_yaml_safetensors_and_manifest_only(exported_model):
     manifest = json.loads((exported_model / "export.json").read_text())
     assert (manifest["sample_rate"], manifest["window"], manifest["hop"], manifest["embedding_dim"]) == (16000, 8000, 4000, 64)
     text = (exported_model / "hyperparams.yaml").read_text()
-    for line in ("sample_rate: 16000", "window: 8000", "hop: 4000", "embedding_dim: 64", "pretrainer: !new:"):
+    for line in ("sample_rate: 16000", "window: 8000", "hop: 4000", "embedding_dim: 64", "  class: semisupcon_recipe.encoders.SampleCNN"):
         assert line in text
+    assert "!" not in text  # plain data: no yaml tag, nothing to execute
 
 
 def test_exported_weights_equal_the_checkpoint(exported_model):
@@ -80,7 +74,7 @@ def test_exported_weights_equal_the_checkpoint(exported_model):
 def test_round_trip_in_fresh_process_without_network(exported_model, tmp_path):
     code = NO_NETWORK + f"""
 import json, torch
-from semisupcon_recipe.interop.export import load_exported
+from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 encoder, manifest = load_exported({str(exported_model)!r})
@@ -90,7 +84,7 @@ with torch.no_grad():
     speechbrain = SemiSupConEncoder.from_hparams(source={str(exported_model)!r}, savedir={str(tmp_path / "sb")!r}).encode_batch(waves)
 print(json.dumps({{"direct": direct.tolist(), "speechbrain": speechbrain.tolist()}}))
 """
-    environment = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    environment = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
     fresh = json.loads(result.stdout.strip().splitlines()[-1])
@@ -114,9 +108,9 @@ def test_truncated_weights_are_refused(exported_model, tmp_path):
     folder = copy_export(exported_model, tmp_path / "truncated")
     weights = folder / "encoder.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(ExportError, match="truncated or was modified"):
+    with pytest.raises(CheckpointError, match="truncated or was modified"):
         load_exported(folder)
-    with pytest.raises(ExportError, match="not a readable safetensors file"):
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_encoder_weights(torch.nn.Linear(1, 1), weights)  # no recorded sha256: safetensors itself refuses
 
 
@@ -126,7 +120,7 @@ def test_tampered_weights_are_refused(exported_model, tmp_path):
     raw = bytearray(weights.read_bytes())
     raw[-5] ^= 0xFF  # one flipped byte inside the last tensor
     weights.write_bytes(bytes(raw))
-    with pytest.raises(ExportError, match="sha256"):
+    with pytest.raises(CheckpointError, match="sha256"):
         load_exported(folder)
 
 
@@ -135,33 +129,32 @@ def test_manifest_and_yaml_must_agree(exported_model, tmp_path):
     manifest = json.loads((folder / "export.json").read_text())
     manifest["hop"] = 2000
     (folder / "export.json").write_text(json.dumps(manifest))
-    with pytest.raises(ExportError, match="disagree on hop"):
+    with pytest.raises(CheckpointError, match="disagree on hop"):
         load_exported(folder)
 
 
 def test_incomplete_export_folder_is_refused(tmp_path):
-    with pytest.raises(ExportError, match="export.json missing"):
+    with pytest.raises(CheckpointError, match="export.json missing"):
         load_exported(tmp_path)
 
 
 def test_best_valid_loss_wins_else_latest(tmp_path):
     with_loss = fake_run(tmp_path / "with_loss", [{"loss": 2.0}, {"loss": 1.0}, {"loss": 3.0}])
     chosen = find_checkpoint(with_loss)
-    assert Checkpointer._construct_checkpoint_objects([chosen])[0].meta["loss"] == 1.0
-    assert find_checkpoint(with_loss / "save") == chosen
-    assert find_checkpoint(chosen) == chosen
+    assert chosen.meta["loss"] == 1.0
+    assert find_checkpoint(with_loss / "save").path == chosen.path
+    assert find_checkpoint(chosen.path).path == chosen.path
     latest_run = fake_run(tmp_path / "train_only", [{"train_loss": 1.0}, {"train_loss": 5.0}])
-    latest = find_checkpoint(latest_run)
-    assert Checkpointer._construct_checkpoint_objects([latest])[0].meta["train_loss"] == 5.0
+    assert find_checkpoint(latest_run).meta["train_loss"] == 5.0
 
 
 def test_clear_errors_for_missing_checkpoint_or_spec(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ExportError, match="no SpeechBrain checkpoint"):
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
         export_checkpoint(tmp_path / "empty", tmp_path / "out")
     run = fake_run(tmp_path / "run", [{}])
     (run / "encoder_spec.yaml").rename(tmp_path / "elsewhere.yaml")
-    with pytest.raises(ExportError, match="--encoder-spec"):
+    with pytest.raises(CheckpointError, match="--encoder-spec"):
         export_checkpoint(run, tmp_path / "out")
     exported = export_checkpoint(run, tmp_path / "out", encoder_spec=tmp_path / "elsewhere.yaml")
     assert load_exported(exported)[1]["embedding_dim"] == 64
@@ -182,7 +175,13 @@ def test_cli_export_with_hop_and_overwrite(tmp_path, capsys):
     assert cli_main(["export", str(run), str(out), "--hop", "0.1"]) == 0
     manifest = load_exported(out)[1]
     assert (manifest["sample_rate"], manifest["hop"]) == (22050, 2205)
-    assert cli_main(["export", str(run), str(out)]) == 1
+    assert cli_main(["export", str(run), str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli_main(["export", str(run), str(out), "--overwrite"]) == 0
     assert load_exported(out)[1]["hop"] == choose_hop(22050, 8000)
+
+
+def test_the_export_command_registers_without_importing_torch_or_speechbrain():
+    code = "import sys, semisupcon_recipe.interop.export, semisupcon_recipe.embed; print(sorted({'torch', 'speechbrain'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]

@@ -24,9 +24,6 @@ from semisupcon_recipe.features import (
     FeatureCache,
     chunk_waveform,
     extract_embeddings,
-    find_encoder_spec,
-    load_encoder_from_checkpoint,
-    resolve_encoder_checkpoint,
 )
 from semisupcon_recipe.manifest import ManifestError, write_manifest
 from semisupcon_recipe.probe import SPLITS, EarlyStopper, ProbeHead, probe_datasets, train_probe
@@ -358,51 +355,22 @@ def test_corruption_spec_is_part_of_the_cache_key(planted):
 # ----------------------------------------------------------------------------------
 # Checkpoints, heads, stopping
 # ----------------------------------------------------------------------------------
-def save_checkpoint(encoder, output_folder: Path, name: str = "CKPT+2026-01-01+00-00-00+00") -> Path:
-    folder = output_folder / "save" / name
-    folder.mkdir(parents=True)
-    torch.save(encoder.state_dict(), folder / "encoder.ckpt")
-    return folder / "encoder.ckpt"
+def save_checkpoint(encoder, output_folder: Path, name: str = "2026-01-01+00-00-00+00") -> Path:
+    """A verified pretraining checkpoint of ``encoder`` in ``output_folder/save``; returns its encoder.ckpt."""
+    from semisupcon_recipe.checkpoints import VerifiedCheckpointer
+
+    return VerifiedCheckpointer(output_folder / "save", {"encoder": encoder}).save_checkpoint(name=name).paramfiles["encoder"]
 
 
 def write_spec(output_folder: Path) -> Path:
+    """The plain-data encoder_spec.yaml of :func:`tiny_encoder`."""
     spec = output_folder / "encoder_spec.yaml"
     spec.write_text(
         f"sample_rate: {SAMPLE_RATE}\nclip_len: {CHUNK_LEN}\nembedding_dim: 16\n"
-        f"encoder: !new:semisupcon_recipe.encoders.SampleCNN\n    sample_rate: {SAMPLE_RATE}\n"
-        f"    channels: [8, 8, 8, 16]\n    kernel: 4\n"
+        f"encoder:\n  class: semisupcon_recipe.encoders.SampleCNN\n"
+        f"  kwargs: {{sample_rate: {SAMPLE_RATE}, channels: [8, 8, 8, 16], kernel: 4}}\n"
     )
     return spec
-
-
-def test_probe_and_export_pick_the_same_checkpoint_when_validation_ran(tmp_path):
-    from speechbrain.utils.checkpoints import Checkpointer
-
-    from semisupcon_recipe.interop.export import find_checkpoint
-
-    checkpointer = Checkpointer(tmp_path / "save", {"encoder": tiny_encoder(seed=1)})
-    best = checkpointer.save_checkpoint(meta={"loss": 0.5, "optimizer_step": 10}).path
-    checkpointer.save_checkpoint(meta={"loss": 0.9, "optimizer_step": 20})
-    checkpointer.save_checkpoint(meta={"train_loss": 0.1, "optimizer_step": 25})  # intra-epoch, no validation
-    assert resolve_encoder_checkpoint(tmp_path) == best / "encoder.ckpt"
-    assert find_checkpoint(tmp_path) == best
-
-
-def test_checkpoint_resolution_and_loading_from_an_output_folder(tmp_path):
-    trained = tiny_encoder(seed=7)
-    save_checkpoint(tiny_encoder(seed=8), tmp_path, "CKPT+2026-01-01+00-00-00+00")
-    latest = save_checkpoint(trained, tmp_path, "CKPT+2026-01-02+00-00-00+00")
-    assert resolve_encoder_checkpoint(tmp_path) == latest
-    assert resolve_encoder_checkpoint(tmp_path / "save") == latest
-    assert resolve_encoder_checkpoint(latest.parent) == latest
-    spec = write_spec(tmp_path)
-    assert find_encoder_spec(tmp_path) == find_encoder_spec(latest) == spec
-    loaded = load_encoder_from_checkpoint(tmp_path)
-    assert loaded.weights == latest and loaded.clip_len == CHUNK_LEN
-    assert all(torch.equal(a, b) for a, b in zip(loaded.module.state_dict().values(), trained.state_dict().values()))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no encoder.ckpt found in .*empty"):
-        resolve_encoder_checkpoint(tmp_path / "empty")
 
 
 def test_heads_and_early_stopper():

@@ -15,7 +15,8 @@ from interop_fixtures import exported_model, tone  # noqa: F401  (session fixtur
 import semisupcon_recipe.interop.s3prl as upstream_module  # isort: skip  (applies the shims s3prl needs)
 import s3prl.hub  # isort: skip
 from s3prl.nn import Featurizer, S3PRLUpstream  # isort: skip
-from semisupcon_recipe.interop.export import export_untrained_encoder, load_exported
+from semisupcon_recipe.exported import load_exported
+from semisupcon_recipe.interop.export import export_untrained_encoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 RATE = 16000

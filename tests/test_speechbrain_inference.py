@@ -11,7 +11,8 @@ import torch
 from interop_fixtures import exported_model, tone  # noqa: F401  (session fixture)
 from speechbrain.utils.fetching import LocalStrategy
 
-from semisupcon_recipe.interop.export import ExportError, load_exported
+from semisupcon_recipe.checkpoints import CheckpointError
+from semisupcon_recipe.exported import load_exported
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
@@ -37,7 +38,7 @@ def test_from_hparams_offline_with_every_local_strategy(exported_model, tmp_path
     assert not model.mods.encoder.training
     assert all(not parameter.requires_grad for parameter in model.mods.encoder.parameters())
     if strategy is not LocalStrategy.NO_LINK:
-        assert (savedir / "encoder.ckpt").exists() and (savedir / "hyperparams.yaml").exists()
+        assert all((savedir / name).exists() for name in ("encoder.safetensors", "hyperparams.yaml", "export.json"))
     encoder, manifest = load_exported(exported_model)
     waves = torch.randn(2, 20000) * 0.1
     with torch.no_grad():
@@ -76,5 +77,5 @@ def test_tampered_weights_refused_by_from_hparams(exported_model, tmp_path):
     raw = bytearray((folder / "encoder.safetensors").read_bytes())
     raw[-1] ^= 0x01
     (folder / "encoder.safetensors").write_bytes(bytes(raw))
-    with pytest.raises(ExportError, match="sha256"):
+    with pytest.raises(CheckpointError, match="sha256"):
         SemiSupConEncoder.from_hparams(source=str(folder), savedir=str(tmp_path / "savedir"))

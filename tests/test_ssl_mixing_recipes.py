@@ -15,7 +15,8 @@ from pretrain_fixtures import make_tone_dataset
 from semisupcon_recipe.cli import main as cli_main
 from semisupcon_recipe.encoders import stage_embeddings
 from semisupcon_recipe.interop import hear
-from semisupcon_recipe.interop.export import load_exported, load_sliding_encoder
+from semisupcon_recipe.exported import load_exported
+from semisupcon_recipe.interop.export import load_sliding_encoder
 from semisupcon_recipe.interop.speechbrain_inference import SemiSupConEncoder
 from speechbrain_ssl_reference import bestrq_modules, bestrq_recipe_loss, save_run
 

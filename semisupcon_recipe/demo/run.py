@@ -397,7 +397,8 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
     import numpy as np
     from sklearn.manifold import TSNE
 
-    from semisupcon_recipe.features import extract_embeddings, load_encoder_from_checkpoint
+    from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
+    from semisupcon_recipe.features import extract_embeddings
     from semisupcon_recipe.manifest import read_manifest
 
     rows = read_manifest(manifest)

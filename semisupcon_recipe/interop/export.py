@@ -2,43 +2,38 @@
 
 The exported folder holds three files and nothing executable:
 
-- ``hyperparams.yaml``: a SpeechBrain inference yaml (the encoder node of
-  ``encoder_spec.yaml``, ``sample_rate``, ``window``, ``hop``, ``embedding_dim``,
-  ``weights_sha256``, ``modules`` and a ``pretrainer``), loaded by
-  :class:`semisupcon_recipe.interop.speechbrain_inference.SemiSupConEncoder`;
+- ``hyperparams.yaml``: the encoder's plain-data description (the ``encoder`` of
+  ``encoder_spec.yaml``: an allow-listed class and its arguments, no yaml tags; see
+  :mod:`semisupcon_recipe.encoder_spec`) with ``sample_rate``, ``window``, ``hop``,
+  ``embedding_dim`` and ``weights_sha256``;
 - ``encoder.safetensors``: the encoder weights (safetensors: loading runs no pickled code);
-- ``export.json``: a manifest with the same numbers, the weights' sha256 and the source
-  checkpoint. Every loader checks the sha256 first, so a truncated or modified weights
-  file is refused with an error that says so.
+- ``export.json``: a record with the same numbers, the sha256 of both other files and
+  the source checkpoint. Every loader (:func:`semisupcon_recipe.exported.load_exported`,
+  used by ``semisupcon embed``, HEAR, s3prl and SpeechBrain inference) checks both
+  sha256 before building anything, so a truncated or modified file is refused with an
+  error that says so.
 
 ``window`` is the pretraining ``clip_len`` (samples at ``sample_rate``); ``hop`` is the
 frame hop of :mod:`semisupcon_recipe.interop.windows` (default: half a window), rounded
 to a whole number of 16 kHz samples so that s3prl gets an integer frame stride.
 
 Which checkpoint: ``CHECKPOINT_DIR`` may be a pretraining output folder (holding
-``save/``), its checkpoint folder, or one ``CKPT+...`` folder. Among several
-checkpoints the one with the lowest validation ``loss`` is exported when any
-checkpoint recorded one (pretraining with validation manifests); otherwise the most
-recent one.
+``save/``), its checkpoint folder, or one ``CKPT+...`` folder; the choice is
+:func:`semisupcon_recipe.checkpoints.find_checkpoint`'s (lowest validation ``loss``,
+else the most recent; incomplete or modified checkpoints are skipped with a warning).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ruamel.yaml
-from hyperpyyaml import load_hyperpyyaml
-
-from semisupcon_recipe.encoder_spec import SPEC_FILE, load_encoder_spec, write_encoder_spec
+import yaml
 
 if TYPE_CHECKING:
     import torch
@@ -47,21 +42,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HPARAMS_FILE = "hyperparams.yaml"
-WEIGHTS_FILE = "encoder.safetensors"
-MANIFEST_FILE = "export.json"
-EXPORT_FORMAT = "semisupcon-export"
-EXPORT_VERSION = 1
-CHECKPOINT_ENCODER_FILE = "encoder.ckpt"
-VALID_LOSS_KEY = "loss"
-RECORDED_NUMBERS = ("sample_rate", "window", "hop", "embedding_dim")
 S3PRL_SAMPLE_RATE = 16000  # s3prl's fixed input rate (its upstream contract)
 UNTRAINED_CHECKPOINT_FOLDER = "save"
 UNTRAINED_EXPORT_FOLDER = "exported"
 
 
 class ExportError(RuntimeError):
-    """A checkpoint cannot be exported or an export folder cannot be loaded; the message says why and what to do."""
+    """A checkpoint cannot be exported; the message says why and what to do."""
 
 
 def stride_unit(sample_rate: int) -> int:
@@ -91,114 +78,14 @@ def choose_hop(sample_rate: int, window: int, hop_seconds: float | None = None) 
     return max(1, round(wanted / unit)) * unit
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "x")
-    >>> _ = open(path, "wb").write(b"abc")
-    >>> sha256_of(path)[:16]
-    'ba7816bf8f01cfea'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def find_checkpoint(checkpoint_dir: str | Path) -> Path:
-    """The ``CKPT+...`` folder to export from ``checkpoint_dir`` (see the module docstring).
-
-    Example
-    -------
-    >>> import tempfile, torch
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> save = Path(tempfile.mkdtemp()) / "save"
-    >>> checkpointer = Checkpointer(save, {"encoder": torch.nn.Linear(1, 1)})
-    >>> first = checkpointer.save_checkpoint(meta={"loss": 0.5}).path
-    >>> second = checkpointer.save_checkpoint(meta={"loss": 0.9}).path
-    >>> find_checkpoint(save.parent) == first
-    True
-    """
-    from speechbrain.utils.checkpoints import Checkpointer
-
-    folder = Path(checkpoint_dir)
-    if not folder.is_dir():
-        raise ExportError(f"{folder} is not a folder: pass a pretraining output folder, its save/ folder or one CKPT+ folder")
-    if Checkpointer._is_checkpoint_dir(folder):
-        return folder
-    for save_dir in (folder, folder / "save"):
-        if not save_dir.is_dir():
-            continue
-        checkpointer = Checkpointer(save_dir)
-        best = checkpointer.find_checkpoint(min_key=VALID_LOSS_KEY) or checkpointer.find_checkpoint()
-        if best is not None:
-            return best.path
-    raise ExportError(
-        f"no SpeechBrain checkpoint (CKPT+*/CKPT.yaml) found in {folder} or {folder / 'save'}: "
-        "pass a pretraining output folder, its save/ folder or one CKPT+ folder of a run that saved a checkpoint"
-    )
-
-
-def find_encoder_spec(checkpoint: Path) -> Path:
-    """``encoder_spec.yaml`` of a checkpoint: in the pretraining output folder above its save/ folder.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> checkpoint = Path(tempfile.mkdtemp()) / "save" / "CKPT+x"
-    >>> checkpoint.mkdir(parents=True)
-    >>> _ = (checkpoint.parent.parent / SPEC_FILE).write_text("sample_rate: 16000")
-    >>> find_encoder_spec(checkpoint).name
-    'encoder_spec.yaml'
-    """
-    for folder in (checkpoint.parent.parent, checkpoint.parent):
-        if (folder / SPEC_FILE).is_file():
-            return folder / SPEC_FILE
-    raise ExportError(
-        f"{SPEC_FILE} not found next to {checkpoint.parent} (pretraining writes it into its output folder); "
-        "pass its path with --encoder-spec"
-    )
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
-def _hparams_text(encoder_node, numbers: dict, sha256: str, source: str) -> str:
-    """The inference yaml: the encoder node as written by pretraining plus the interop fields."""
-    yaml = ruamel.yaml.YAML()
-    encoder_text = io.StringIO()
-    yaml.dump({"encoder": encoder_node}, encoder_text)
+def _hparams_text(encoder: dict, numbers: dict, sha256: str, source: str) -> str:
+    """The exported description: plain data only (no yaml tags), read with ``yaml.safe_load``."""
+    body = yaml.safe_dump({**numbers, "weights_sha256": sha256, "encoder": encoder}, sort_keys=False)
     return (
         f"# SemiSupCon encoder exported by `semisupcon export` from {source}\n"
-        "# Load with semisupcon_recipe.interop.speechbrain_inference.SemiSupConEncoder.from_hparams(source=<this folder>)\n"
-        "# or semisupcon_recipe.interop.export.load_exported(<this folder>).\n"
-        f"sample_rate: {numbers['sample_rate']}\n"
-        f"window: {numbers['window']}  # samples per analysis window (pretraining clip_len)\n"
-        f"hop: {numbers['hop']}  # samples between frame centres\n"
-        f"embedding_dim: {numbers['embedding_dim']}\n"
-        f"weights_sha256: {sha256}\n"
-        "export_folder: !PLACEHOLDER  # where this file lies; SemiSupConEncoder.from_hparams sets it to `source`\n"
-        "\n"
-        f"{encoder_text.getvalue().rstrip()}\n"
-        "\n"
-        "modules:\n"
-        "    encoder: !ref <encoder>\n"
-        "\n"
-        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer\n"
-        "    loadables:\n"
-        "        encoder: !ref <encoder>\n"
-        "    paths:\n"
-        f"        encoder: !ref <export_folder>/{WEIGHTS_FILE}\n"
-        "    custom_hooks:\n"
-        "        encoder: !name:semisupcon_recipe.interop.export.load_encoder_weights\n"
-        "            sha256: !ref <weights_sha256>\n"
+        "# Plain data: load with semisupcon_recipe.exported.load_exported(<this folder>) or\n"
+        "# semisupcon_recipe.interop.speechbrain_inference.SemiSupConEncoder.from_hparams(source=<this folder>).\n"
+        f"{body}"
     )
 
 
@@ -208,8 +95,9 @@ def export_checkpoint(
     hop_seconds: float | None = None,
     encoder_spec: str | Path | None = None,
     overwrite: bool = False,
+    trust_code: bool = False,
 ) -> Path:
-    """Export the encoder of a pretraining checkpoint into ``out_dir``.
+    """Export the encoder of a verified pretraining checkpoint into ``out_dir``.
 
     Parameters
     ----------
@@ -223,6 +111,8 @@ def export_checkpoint(
         ``encoder_spec.yaml`` when it is not in the output folder above the checkpoints.
     overwrite : bool
         Replace an existing export in ``out_dir``.
+    trust_code : bool
+        Accept an encoder class outside the allow-list of :mod:`semisupcon_recipe.encoder_spec`.
 
     Returns
     -------
@@ -232,37 +122,36 @@ def export_checkpoint(
     Example
     -------
     >>> import tempfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
+    >>> from semisupcon_recipe.checkpoints import VerifiedCheckpointer
     >>> from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
     >>> run = Path(tempfile.mkdtemp())
     >>> _ = write_encoder_spec("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
     ...                        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
-    >>> _ = Checkpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
+    >>> _ = VerifiedCheckpointer(run / "save", {"encoder": load_encoder_spec(run)["encoder"]}).save_checkpoint()
     >>> out = export_checkpoint(run, run / "exported")
     >>> sorted(path.name for path in out.iterdir())
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
+    >>> from semisupcon_recipe.exported import load_exported
     >>> encoder, metadata = load_exported(out)
     >>> metadata["sample_rate"], metadata["window"], metadata["hop"], metadata["embedding_dim"]
     (16000, 8000, 4000, 64)
     """
     import torch
-    from safetensors.torch import save_file
-    from speechbrain.utils.checkpoints import Checkpointer
+    from safetensors.torch import save as save_safetensors
+
+    from semisupcon_recipe.checkpoints import atomic_write_bytes, encoder_weights, find_checkpoint, find_encoder_spec, sha256_of
+    from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
+    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
-    weights_path = checkpoint / CHECKPOINT_ENCODER_FILE
-    if not weights_path.is_file():
-        raise ExportError(f"{checkpoint} holds no {CHECKPOINT_ENCODER_FILE}: the recipe must list `encoder` among the checkpointer's recoverables")
+    weights_path = encoder_weights(checkpoint)
     out = Path(out_dir)
     if (out / MANIFEST_FILE).exists() and not overwrite:
         raise ExportError(f"{out} already holds an export; choose another folder or pass --overwrite")
 
-    yaml = ruamel.yaml.YAML()
-    with open(spec_path, encoding="utf-8") as stream:
-        spec_document = yaml.load(stream)
-    with open(spec_path, encoding="utf-8") as stream:
-        spec = load_hyperpyyaml(stream)
+    spec = load_encoder_spec(spec_path, trust_code)
+    encoder_description = read_description(spec_path, trust_code)["encoder"]
     encoder = spec["encoder"]
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
     try:
@@ -280,143 +169,29 @@ def export_checkpoint(
         "embedding_dim": int(spec["embedding_dim"]),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its manifest is never loaded
+    (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its record is never loaded
     tensors = {name: tensor.detach().contiguous() for name, tensor in encoder.state_dict().items()}
-    temporary = out / (WEIGHTS_FILE + ".partial")
-    save_file(tensors, str(temporary), metadata={"format": EXPORT_FORMAT})
-    os.replace(temporary, out / WEIGHTS_FILE)
+    atomic_write_bytes(out / WEIGHTS_FILE, save_safetensors(tensors, metadata={"format": EXPORT_FORMAT}))
     sha256 = sha256_of(out / WEIGHTS_FILE)
-    text = _hparams_text(spec_document["encoder"], numbers, sha256, str(checkpoint))
-    _atomic_write_bytes(out / HPARAMS_FILE, text.encode("utf-8"))
-    manifest = {
+    atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(encoder_description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
+    record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         **numbers,
         "weights": WEIGHTS_FILE,
         "weights_sha256": sha256,
-        "source_checkpoint": str(checkpoint.resolve()),
-        "source_meta": dict(Checkpointer._construct_checkpoint_objects([checkpoint])[0].meta),
+        "description": HPARAMS_FILE,
+        "description_sha256": sha256_of(out / HPARAMS_FILE),
+        "source_checkpoint": str(Path(checkpoint.path).resolve()),
+        "source_meta": dict(checkpoint.meta),
     }
-    _atomic_write_bytes(out / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
-    logger.info("exported %s to %s", checkpoint, out)
+    atomic_write_bytes(out / MANIFEST_FILE, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
+    logger.info("exported %s to %s", checkpoint.path, out)
     return out
 
 
-def load_encoder_weights(module: torch.nn.Module, path: str | Path, sha256: str | None = None) -> None:
-    """Load ``encoder.safetensors`` into ``module`` after checking its sha256.
-
-    Also the SpeechBrain ``Pretrainer`` hook of exported ``hyperparams.yaml`` files.
-
-    Raises
-    ------
-    ExportError
-        The file is missing, its sha256 differs from the recorded one (truncated or
-        modified), it is not a safetensors file, or its tensors do not fit ``module``.
-
-    Example
-    -------
-    >>> import tempfile, torch
-    >>> from safetensors.torch import save_file
-    >>> path = Path(tempfile.mkdtemp()) / "encoder.safetensors"
-    >>> save_file({"weight": torch.ones(1, 1), "bias": torch.zeros(1)}, str(path))
-    >>> layer = torch.nn.Linear(1, 1)
-    >>> load_encoder_weights(layer, path, sha256_of(path))
-    >>> layer.weight.item()
-    1.0
-    >>> load_encoder_weights(layer, path, "0" * 64)
-    Traceback (most recent call last):
-    ...
-    semisupcon_recipe.interop.export.ExportError: ... truncated or was modified; ...
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"weights file {path} not found; re-export the checkpoint with `semisupcon export`")
-    if sha256 is not None and sha256_of(path) != sha256:
-        raise ExportError(
-            f"{path} does not match the sha256 recorded at export time: the file is truncated or was modified; "
-            "re-export the checkpoint with `semisupcon export` (or copy the export folder again)"
-        )
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except (SafetensorError, OSError) as error:
-        raise ExportError(f"{path} is not a readable safetensors file ({error}); re-export the checkpoint") from error
-    try:
-        module.load_state_dict(tensors)
-    except RuntimeError as error:
-        raise ExportError(f"{path} does not fit the encoder described by hyperparams.yaml: {error}") from error
-
-
-def read_manifest(folder: str | Path) -> dict:
-    """The ``export.json`` of an export folder, checked for format and completeness.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> read_manifest(tempfile.mkdtemp())
-    Traceback (most recent call last):
-    ...
-    semisupcon_recipe.interop.export.ExportError: ... is not a complete export folder (export.json missing): ...
-    """
-    path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
-        raise ExportError(f"{folder} is not a complete export folder ({MANIFEST_FILE} missing): create it with `semisupcon export CHECKPOINT_DIR {folder}`")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ExportError(f"{path} is not valid JSON ({error}); re-export the checkpoint") from error
-    if manifest.get("format") != EXPORT_FORMAT or manifest.get("version") != EXPORT_VERSION:
-        raise ExportError(f"{path} is not a {EXPORT_FORMAT} version {EXPORT_VERSION} manifest; re-export with this version of semisupcon-recipe")
-    missing = [key for key in (*RECORDED_NUMBERS, "weights", "weights_sha256") if key not in manifest]
-    if missing:
-        raise ExportError(f"{path} lacks {', '.join(missing)}; re-export the checkpoint")
-    return manifest
-
-
-def load_exported(folder: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Load an exported encoder, offline.
-
-    Parameters
-    ----------
-    folder : str or Path
-        A folder written by :func:`export_checkpoint`.
-    device : str or torch.device
-        Where to put the encoder.
-
-    Returns
-    -------
-    (torch.nn.Module, dict)
-        The encoder in eval mode and the ``export.json`` manifest (``sample_rate``,
-        ``window``, ``hop``, ``embedding_dim``, ``weights_sha256``, ``source_checkpoint``...).
-
-    Raises
-    ------
-    ExportError
-        Missing or inconsistent files, or weights that fail their sha256 check.
-
-    Example
-    -------
-    See :func:`export_checkpoint`.
-    """
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    hparams_path = folder / HPARAMS_FILE
-    if not hparams_path.is_file():
-        raise ExportError(f"{hparams_path} not found; re-export the checkpoint")
-    with open(hparams_path, encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, {"export_folder": str(folder)})
-    for key in (*RECORDED_NUMBERS, "weights_sha256"):
-        if hparams[key] != manifest[key]:
-            raise ExportError(f"{hparams_path} and {MANIFEST_FILE} disagree on {key} ({hparams[key]} vs {manifest[key]}); re-export the checkpoint")
-    encoder = hparams["encoder"]
-    load_encoder_weights(encoder, folder / manifest["weights"], manifest["weights_sha256"])
-    return encoder.to(device).eval(), manifest
-
-
 def load_sliding_encoder(
-    folder: str | Path, device: str | torch.device = "cpu", max_windows_per_call: int = 64
+    folder: str | Path, device: str | torch.device = "cpu", max_windows_per_call: int = 64, trust_code: bool = False
 ) -> tuple[SlidingWindowEncoder, dict]:
     """Load an exported encoder as the sliding-window frame computation every interop path uses.
 
@@ -428,12 +203,14 @@ def load_sliding_encoder(
         Where to put the encoder.
     max_windows_per_call : int
         Memory bound of :class:`~semisupcon_recipe.interop.windows.SlidingWindowEncoder`.
+    trust_code : bool
+        Accept an encoder class outside the allow-list (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Returns
     -------
     (SlidingWindowEncoder, dict)
         The encoder (in eval mode) on windows of the exported ``window`` and ``hop``, and
-        the ``export.json`` manifest (see :func:`load_exported`).
+        the ``export.json`` record (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Example
     -------
@@ -445,9 +222,10 @@ def load_sliding_encoder(
     >>> sliding.window, sliding.hop, sliding.max_windows_per_call, metadata["embedding_dim"]
     (8000, 4000, 2, 64)
     """
+    from semisupcon_recipe.exported import load_exported
     from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
-    encoder, metadata = load_exported(folder, device=device)
+    encoder, metadata = load_exported(folder, device=device, trust_code=trust_code)
     return SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call), metadata
 
 
@@ -482,12 +260,13 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     >>> sorted(path.name for path in exported.iterdir())
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
     """
-    from speechbrain.utils.checkpoints import Checkpointer
+    from semisupcon_recipe.checkpoints import VerifiedCheckpointer
+    from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
 
     output_folder = Path(output_folder)
     write_encoder_spec(hparams_file, overrides, output_folder)
     encoder = load_encoder_spec(output_folder)["encoder"]
-    Checkpointer(output_folder / UNTRAINED_CHECKPOINT_FOLDER, {"encoder": encoder}).save_checkpoint()
+    VerifiedCheckpointer(output_folder / UNTRAINED_CHECKPOINT_FOLDER, {"encoder": encoder}).save_checkpoint()
     return export_checkpoint(output_folder, output_folder / UNTRAINED_EXPORT_FOLDER)
 
 
@@ -501,19 +280,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-spec", default=None, metavar="PATH",
                         help="encoder_spec.yaml when it is not in the output folder above the checkpoints")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export in OUT_DIR")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="build an encoder class outside the allow-list named in encoder_spec.yaml "
+                        "(only for a spec you wrote or trust: building it runs its code)")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon export``; returns the exit code."""
+    """Run ``semisupcon export``; returns the exit code (2: bad or unsafe input)."""
+    from semisupcon_recipe.checkpoints import CheckpointError
+    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    from semisupcon_recipe.exported import read_export_record
+
     try:
-        out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite)
-    except ExportError as error:
+        out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
+    except (ExportError, CheckpointError, UnsafeDescriptionError, FileNotFoundError) as error:
         print(f"semisupcon export: error: {error}", file=sys.stderr)
-        return 1
-    manifest = read_manifest(out)
+        return 2
+    record = read_export_record(out)
     print(
-        f"exported {manifest['source_checkpoint']} -> {out} "
-        f"(sample_rate {manifest['sample_rate']}, window {manifest['window']}, hop {manifest['hop']}, "
-        f"embedding_dim {manifest['embedding_dim']})"
+        f"exported {record['source_checkpoint']} -> {out} "
+        f"(sample_rate {record['sample_rate']}, window {record['window']}, hop {record['hop']}, "
+        f"embedding_dim {record['embedding_dim']})"
     )
     return 0

@@ -40,7 +40,7 @@ class HearModel(nn.Module):
         self.timestamp_embedding_size = sliding.embedding_dim
 
 
-def load_model(model_file_path: str = "", device: str | torch.device = "cpu") -> HearModel:
+def load_model(model_file_path: str = "", device: str | torch.device = "cpu", trust_code: bool = False) -> HearModel:
     """Load an exported encoder as a HEAR model (in eval mode).
 
     Parameters
@@ -49,6 +49,9 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu") ->
         The folder written by ``semisupcon export``. No default model is shipped.
     device : str or torch.device
         Where to put the model; the audio given later must be on the same device.
+    trust_code : bool
+        Accept an encoder class outside the allow-list (only for folders you trust);
+        loading never runs code otherwise (see :func:`semisupcon_recipe.exported.load_exported`).
 
     Example
     -------
@@ -71,7 +74,7 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu") ->
             "semisupcon_recipe.interop.hear ships no default model: pass the folder written by "
             "`semisupcon export CHECKPOINT_DIR OUT_DIR` as model_file_path"
         )
-    sliding, _ = load_sliding_encoder(Path(model_file_path), device=device)
+    sliding, _ = load_sliding_encoder(Path(model_file_path), device=device, trust_code=trust_code)
     return HearModel(sliding).eval()
 
 

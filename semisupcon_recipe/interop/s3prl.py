@@ -51,6 +51,9 @@ class SemiSupConUpstream(nn.Module):
         Folder written by ``semisupcon export``.
     max_windows_per_call : int
         Memory bound of :class:`~semisupcon_recipe.interop.windows.SlidingWindowEncoder` (``extra_conf`` of ``S3PRLUpstream``).
+    trust_code : bool
+        Accept an encoder class outside the allow-list (``extra_conf``; only for folders
+        you trust); loading never runs code otherwise.
 
     Example
     -------
@@ -65,11 +68,11 @@ class SemiSupConUpstream(nn.Module):
     (8, (2, 4, 64), 4000)
     """
 
-    def __init__(self, ckpt: str, max_windows_per_call: int = 64) -> None:
+    def __init__(self, ckpt: str, max_windows_per_call: int = 64, trust_code: bool = False) -> None:
         super().__init__()
         if ckpt is None:
             raise ValueError(f"{UPSTREAM_NAME} needs path_or_url (ckpt): the folder written by `semisupcon export`")
-        self.sliding, metadata = load_sliding_encoder(Path(ckpt), max_windows_per_call=max_windows_per_call)
+        self.sliding, metadata = load_sliding_encoder(Path(ckpt), max_windows_per_call=max_windows_per_call, trust_code=trust_code)
         self.sample_rate = int(metadata["sample_rate"])
         stride = metadata["hop"] * S3PRL_SAMPLE_RATE / self.sample_rate
         if stride != int(stride):

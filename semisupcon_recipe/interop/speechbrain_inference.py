@@ -1,9 +1,13 @@
 """SpeechBrain inference interface for exported SemiSupCon encoders.
 
 ``SemiSupConEncoder.from_hparams(source=EXPORTED_DIR)`` loads a folder written by
-``semisupcon export`` with SpeechBrain's own machinery (``hyperparams.yaml`` +
-``Pretrainer``), offline: a local ``source`` is read in place (or symlinked into
-``savedir`` when one is given) and the weights' sha256 is checked before loading.
+``semisupcon export``, offline: SpeechBrain's ``fetch`` reads a local ``source`` in place
+(or links it into ``savedir`` when one is given), then
+:func:`semisupcon_recipe.exported.load_exported` checks the sha256 of the
+description and the weights and builds the encoder from the plain-data
+``hyperparams.yaml``. Unlike ``Pretrained.from_hparams`` it never hands the file to
+hyperpyyaml, so a folder someone else wrote cannot run code (``trust_code=True`` is the
+opt-in for an encoder class outside the allow-list).
 Embeddings follow :mod:`semisupcon_recipe.interop.windows` (mean of the centred
 sliding-window frames), so they equal the s3prl, HEAR and ``semisupcon embed`` ones.
 """
@@ -16,6 +20,7 @@ import torch
 from speechbrain.inference.interfaces import Pretrained
 
 from semisupcon_recipe.audio import read_audio
+from semisupcon_recipe.exported import HPARAMS_FILE
 from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
 
@@ -44,23 +49,49 @@ class SemiSupConEncoder(Pretrained):
         self.embedding_dim = int(self.hparams.embedding_dim)
 
     @classmethod
-    def from_hparams(cls, source, hparams_file: str = "hyperparams.yaml", overrides: dict | None = None, **kwargs):
-        """Load an export folder (or a hub copy of one); ``source`` also locates the weights.
+    def from_hparams(
+        cls,
+        source: str | Path,
+        hparams_file: str = HPARAMS_FILE,
+        savedir: str | Path | None = None,
+        run_opts: dict | None = None,
+        trust_code: bool = False,
+        **fetch_kwargs,
+    ) -> "SemiSupConEncoder":
+        """Load an export folder (or a copy of one fetched into ``savedir``), safely.
 
         Parameters
         ----------
         source : str or Path
             The export folder (``semisupcon export`` output).
         hparams_file : str
-            Name of the inference yaml in ``source``.
-        overrides : dict, optional
-            hyperpyyaml overrides; ``export_folder`` defaults to ``source``.
-        **kwargs
-            Passed to SpeechBrain's ``pretrained_from_hparams`` (``savedir``,
-            ``run_opts``, ``local_strategy``...).
+            Name of the plain-data description in ``source``.
+        savedir : str or Path, optional
+            Where SpeechBrain's ``fetch`` places the files (linked or copied per ``local_strategy``).
+        run_opts : dict, optional
+            SpeechBrain run options (``device``...).
+        trust_code : bool
+            Accept an encoder class outside the allow-list (only for folders you trust).
+        **fetch_kwargs
+            Passed to ``speechbrain.utils.fetching.fetch`` (``local_strategy``...).
         """
-        overrides = {"export_folder": str(source), **(overrides or {})}
-        return super().from_hparams(source=str(source), hparams_file=hparams_file, overrides=overrides, **kwargs)
+        from speechbrain.utils.fetching import fetch
+
+        from semisupcon_recipe.exported import MANIFEST_FILE, WEIGHTS_FILE, load_exported
+
+        if hparams_file != HPARAMS_FILE:
+            raise ValueError(f"an export folder's description is {HPARAMS_FILE}, not {hparams_file}")
+        if savedir is None:
+            folder = Path(source)
+        else:
+            fetched = {Path(fetch(name, source=str(source), savedir=str(savedir), **fetch_kwargs)).parent
+                       for name in (MANIFEST_FILE, HPARAMS_FILE, WEIGHTS_FILE)}
+            if len(fetched) != 1:
+                raise ValueError(f"the files of {source} were fetched into several folders ({sorted(map(str, fetched))})")
+            folder = fetched.pop()
+        encoder, record = load_exported(folder, trust_code=trust_code)
+        hparams = {key: record[key] for key in cls.HPARAMS_NEEDED}
+        return cls(modules={"encoder": encoder}, hparams=hparams, run_opts=run_opts)
 
     def encode_batch(self, wavs: torch.Tensor, wav_lens: torch.Tensor | None = None) -> torch.Tensor:
         """Track embeddings of a batch of waveforms.

@@ -22,7 +22,8 @@ import sys
 import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.features import extract_embeddings, load_pretrained_encoder
+from semisupcon_recipe.checkpoints import load_pretrained_encoder
+from semisupcon_recipe.features import extract_embeddings
 from semisupcon_recipe.probe import (
     SPLITS,
     ProbeBrain,
