@@ -512,11 +512,11 @@ def extract_embeddings(
     >>> import tempfile, soundfile
     >>> from semisupcon_recipe.manifest import write_manifest
     >>> folder = Path(tempfile.mkdtemp())
-    >>> soundfile.write(folder / "a.wav", np.random.randn(250).astype("float32"), 100)
+    >>> soundfile.write(folder / "a.wav", 0.1 * np.random.randn(2500).astype("float32"), 1000)
     >>> _ = write_manifest(folder / "m.csv", [{"ID": "a", "duration": 2.5, "wav": str(folder / "a.wav")},
     ...                                      {"ID": "b", "duration": 1.0, "wav": str(folder / "b.wav")}])
-    >>> encoder = nn.Linear(100, 4); encoder.sample_rate, encoder.embedding_dim = 100, 4
-    >>> features = extract_embeddings(encoder, folder / "m.csv", folder / "cache", chunk_len=100, max_chunks=8)
+    >>> encoder = nn.Linear(1000, 4); encoder.sample_rate, encoder.embedding_dim = 1000, 4
+    >>> features = extract_embeddings(encoder, folder / "m.csv", folder / "cache", chunk_len=1000, max_chunks=8)
     >>> features.ids, features.chunks.shape, list(features.skipped)
     (['a'], torch.Size([2, 4]), ['b'])
     """
