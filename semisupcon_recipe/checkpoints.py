@@ -422,11 +422,35 @@ def load_encoder_from_checkpoint(path: str | Path, spec: str | Path | None = Non
     weights = encoder_weights(checkpoint)
     spec_path = Path(spec) if spec is not None else find_encoder_spec(checkpoint)
     description = load_encoder_spec(spec_path, trust_code)
-    encoder = description["encoder"]
+    encoder = load_weights(description["encoder"], weights, spec_path)
+    return LoadedEncoder(encoder.eval(), weights, spec_path, int(description["clip_len"]))
+
+
+def load_weights(encoder: torch.nn.Module, weights: Path, spec_path: Path) -> torch.nn.Module:
+    """Load a checkpoint's ``weights`` file (tensors only) into ``encoder`` built from ``spec_path``.
+
+    Raises
+    ------
+    CheckpointError
+        The weights do not fit the described encoder (both files named).
+
+    Example
+    -------
+    >>> import tempfile, torch
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> torch.save(torch.nn.Linear(3, 2).state_dict(), folder / "encoder.ckpt")
+    >>> try:
+    ...     load_weights(torch.nn.Linear(4, 2), folder / "encoder.ckpt", folder / "encoder_spec.yaml")
+    ... except CheckpointError as error:
+    ...     print(str(error).split(":")[0].endswith("encoder.ckpt does not fit the encoder described by " + str(folder / "encoder_spec.yaml")))
+    True
+    """
+    import torch
+
     state = torch.load(weights, map_location="cpu", weights_only=True)
     try:
         encoder.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(f"{weights} does not fit the encoder described by {spec_path}: {error}") from error
     logger.info("loaded encoder weights from %s", weights)
-    return LoadedEncoder(encoder.eval(), weights, spec_path, int(description["clip_len"]))
+    return encoder

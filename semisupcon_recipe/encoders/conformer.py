@@ -8,7 +8,6 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.lobes.models.convolution import ConvolutionFrontEnd
 from speechbrain.lobes.models.transformer.TransformerASR import EncoderWrapper, TransformerASR
 from speechbrain.processing.features import InputNormalization
-import torch
 from torch import nn
 
 from semisupcon_recipe.encoders.lobe import SpeechBrainLobeEncoder
@@ -101,21 +100,8 @@ class ConformerEncoder(SpeechBrainLobeEncoder):
         )
         self.n_mels = int(n_mels)
 
-    def stages(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
-        """Clip embeddings ``(B, D)`` after each Conformer layer, averaged over time.
-
-        The last entry is :meth:`forward` (the last layer's output after the encoder's
-        final normalisation).
-        """
+    def _stage_layers(self) -> list:
+        """Every Conformer layer but the last, whose output ``((B, T, D), attention)`` is
+        averaged over time; the last stage is the embedding (after the final normalisation)."""
         layers = self.lobe[1].transformer.encoder.layers
-        outputs = []
-        hooks = [
-            layer.register_forward_hook(lambda module, inputs, output: outputs.append(output[0].mean(dim=1)))  # (B, D)
-            for layer in layers[:-1]
-        ]
-        try:
-            embedding = self(waveforms)  # (B, D)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        return outputs + [embedding]
+        return [(layer, lambda output: output[0].mean(dim=1)) for layer in layers[:-1]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 from torch import nn
 
@@ -82,8 +84,8 @@ class SpeechBrainLobeEncoder(nn.Module):
         """Clip embeddings ``(B, D)``."""
         return self.frames(waveforms).mean(dim=1)  # (B, D)
 
-    def _stage_layers(self) -> list[tuple[nn.Module, int]]:
-        """The lobe's layers that end a stage, each with the time axis of its output.
+    def _stage_layers(self) -> list[tuple[nn.Module, Callable[[Any], torch.Tensor]]]:
+        """The lobe's layers that end a stage, each with the pooling of its output to ``(B, C)``.
 
         x-vector: the normalisation closing each TDNN layer, ``(B, T, C)``; ECAPA-TDNN:
         its TDNN and SE-Res2Net blocks, ``(B, C, T)``. Other lobes have none.
@@ -92,12 +94,12 @@ class SpeechBrainLobeEncoder(nn.Module):
         from speechbrain.nnet.normalization import BatchNorm1d
 
         blocks = list(getattr(self.lobe, "blocks", []))
-        return [(block, 1) for block in blocks if isinstance(block, BatchNorm1d)] + [
-            (block, 2) for block in blocks if isinstance(block, (TDNNBlock, SERes2NetBlock))
+        return [(block, lambda output: output.mean(dim=1)) for block in blocks if isinstance(block, BatchNorm1d)] + [
+            (block, lambda output: output.mean(dim=2)) for block in blocks if isinstance(block, (TDNNBlock, SERes2NetBlock))
         ]
 
     def stages(self, waveforms: torch.Tensor) -> list[torch.Tensor]:
-        """Clip embeddings after each layer of the lobe (x-vector, ECAPA), averaged over time.
+        """Clip embeddings after each layer of the lobe (see ``_stage_layers``), averaged over time.
 
         Returns ``[(B, C_1), ..., (B, D)]``; the last entry is :meth:`forward`, the only
         one for lobes without known layers.
@@ -115,8 +117,8 @@ class SpeechBrainLobeEncoder(nn.Module):
         """
         outputs = []
         hooks = [
-            layer.register_forward_hook(lambda module, inputs, output, axis=axis: outputs.append(output.mean(dim=axis)))
-            for layer, axis in self._stage_layers()
+            layer.register_forward_hook(lambda module, inputs, output, pool=pool: outputs.append(pool(output)))
+            for layer, pool in self._stage_layers()
         ]  # each appends (B, C_l)
         try:
             embedding = self(waveforms)  # (B, D)

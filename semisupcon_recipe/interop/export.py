@@ -136,10 +136,16 @@ def export_checkpoint(
     >>> metadata["sample_rate"], metadata["window"], metadata["hop"], metadata["embedding_dim"]
     (16000, 8000, 4000, 64)
     """
-    import torch
     from safetensors.torch import save as save_safetensors
 
-    from semisupcon_recipe.checkpoints import atomic_write_bytes, encoder_weights, find_checkpoint, find_encoder_spec, sha256_of
+    from semisupcon_recipe.checkpoints import (
+        atomic_write_bytes,
+        encoder_weights,
+        find_checkpoint,
+        find_encoder_spec,
+        load_weights,
+        sha256_of,
+    )
     from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
     from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
 
@@ -152,12 +158,7 @@ def export_checkpoint(
 
     spec = load_encoder_spec(spec_path, trust_code)
     encoder_description = read_description(spec_path, trust_code)["encoder"]
-    encoder = spec["encoder"]
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    try:
-        encoder.load_state_dict(state)
-    except RuntimeError as error:
-        raise ExportError(f"{weights_path} does not fit the encoder described by {spec_path}: {error}") from error
+    encoder = load_weights(spec["encoder"], weights_path, spec_path)
     if int(encoder.embedding_dim) != int(spec["embedding_dim"]):
         raise ExportError(f"{spec_path}: embedding_dim {spec['embedding_dim']} but the encoder gives {encoder.embedding_dim}")
 
