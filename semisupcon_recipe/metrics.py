@@ -229,3 +229,52 @@ def compute_metrics(
     if kind == "regression":
         return {"r2": r2(scores, targets)}
     raise ValueError(f"unknown task kind {kind!r}; use one of {sorted(METRICS_BY_KIND)}")
+
+
+def macro_roc_auc(scores: object, targets: object) -> float:
+    """Macro ROC-AUC over the scorable tags, in one vectorised pass (no logging).
+
+    The same value as the ``roc_auc`` of :func:`multilabel_metrics` (the Mann-Whitney
+    statistic with average ranks for ties), at a fraction of the cost: probes call it
+    on the validation set after every epoch of every grid configuration.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(0)
+    >>> targets, scores = rng.random((50, 4)) < 0.4, rng.normal(size=(50, 4))
+    >>> bool(np.isclose(macro_roc_auc(scores, targets), roc_auc_score(targets, scores, average="macro")))
+    True
+    """
+    from scipy.stats import rankdata
+
+    scores, targets = _as_numpy(scores), _as_numpy(targets).astype(bool)
+    keep = scorable_tags(targets)
+    if not keep.any():
+        return float("nan")
+    scores, targets = scores[:, keep], targets[:, keep]  # (N, C')
+    ranks = rankdata(scores, axis=0)  # (N, C'), average ranks for ties
+    positives = targets.sum(axis=0)  # (C',)
+    negatives = targets.shape[0] - positives  # (C',)
+    rank_sums = (ranks * targets).sum(axis=0)  # (C',)
+    return float(np.mean((rank_sums - positives * (positives + 1) / 2) / (positives * negatives)))
+
+
+def selection_score(kind: str, metric: str, scores: object, targets: object,
+                    names: Sequence[str] | None = None, task: str | None = None) -> float:
+    """The one validation metric a probe selects on (the value :func:`compute_metrics` gives).
+
+    Accuracy, R² and macro ROC-AUC are computed directly; other metrics through
+    :func:`compute_metrics`.
+
+    Example
+    -------
+    >>> selection_score("multiclass", "accuracy", np.array([[2.0, 0.1], [0.3, 1.5]]), np.array([0, 0]))
+    0.5
+    """
+    if metric == "accuracy" and kind == "multiclass":
+        return accuracy(scores, targets)
+    if metric == "r2" and kind == "regression":
+        return r2(scores, targets)
+    if metric == "roc_auc" and kind == "multilabel":
+        return macro_roc_auc(scores, targets)
+    return compute_metrics(kind, scores, targets, names=names, task=task)[metric]

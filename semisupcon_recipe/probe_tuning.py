@@ -1,0 +1,383 @@
+"""The tuned probe protocol: standardised track embeddings and a validation grid.
+
+``semisupcon evaluate`` trains its probes under one of two protocols, named by the
+``protocol`` entry of the tasks file's ``training`` block:
+
+``paper`` (``hparams/probe/paper.yaml``)
+    The paper's protocol (METHOD.md section 9): raw chunk embeddings, Adam at one
+    learning rate and weight decay, early stopping on the validation metric
+    (:func:`semisupcon_recipe.probe.train_probe`).
+``tuned`` (``hparams/probe/tuned.yaml``, the default of every tasks file)
+    A HEAR-style protocol: the head is trained on track embeddings (the mean of each
+    track's chunk embeddings, the level validation and test are scored at)
+    standardised with the training tracks' mean and standard deviation; a grid of
+    learning rate x weight decay (x hidden size for MLP heads) is searched, each
+    configuration trained with early stopping on the validation metric, and the
+    configuration with the best validation score (ties: lower validation loss) is
+    tested (:func:`tune_probe`). Weight decay is an L2 penalty on the weights (not
+    the biases), like the ``C`` of scikit-learn's ``LogisticRegression``.
+
+Training runs on the cached features held in memory as tensors (no data pipeline per
+configuration), so a grid of 10-20 configurations costs seconds on a CPU for
+thousands of tracks. The standardisation is part of the saved probe
+(:class:`StandardizedProbe`, ``probe.ckpt``), so test-time features get the training
+map.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from semisupcon_recipe.metrics import compute_metrics, selection_score
+from semisupcon_recipe.probe import EarlyStopper, ProbeData, probe_loss, train_probe, write_json
+
+PROTOCOL_FIELDS = {
+    "paper": ("batch_size", "max_epochs", "patience", "opt_class"),
+    "tuned": ("batch_size", "max_epochs", "patience", "grid"),
+}
+PROTOCOL_DESCRIPTIONS = {
+    "paper": "paper (raw chunk embeddings, one learning rate and weight decay, early stopping; hparams/probe/paper.yaml)",
+    "tuned": "tuned (standardised track embeddings, learning rate x weight decay [x hidden size] chosen on the "
+             "validation split; hparams/probe/tuned.yaml)",
+}
+GRID_FIELDS = ("lr", "weight_decay")
+
+
+class Standardizer(nn.Module):
+    """``(x - mean) / std`` with statistics of the training inputs, kept as buffers.
+
+    Dimensions that are constant in the training inputs keep a standard deviation of 1.
+
+    Example
+    -------
+    >>> standardizer = Standardizer.fit(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))
+    >>> standardizer(torch.tensor([[2.0, 5.0], [3.0, 6.0]])).tolist()
+    [[0.0, 0.0], [1.0, 1.0]]
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)  # (D,)
+        self.register_buffer("std", std)  # (D,)
+
+    @classmethod
+    def fit(cls, inputs: torch.Tensor) -> "Standardizer":
+        """Statistics of ``(N, D)`` training inputs."""
+        std = inputs.std(dim=0, unbiased=False)  # (D,)
+        return cls(inputs.mean(dim=0), torch.where(std > 0, std, torch.ones_like(std)))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` -> ``(B, D)``."""
+        return (inputs - self.mean) / self.std
+
+
+class StandardizedProbe(nn.Module):
+    """A probe head applied to standardised embeddings: the unit that is saved and tested.
+
+    Example
+    -------
+    >>> from semisupcon_recipe.probe import ProbeHead
+    >>> probe = StandardizedProbe(Standardizer.fit(torch.randn(10, 4)), ProbeHead(4, 3))
+    >>> probe(torch.randn(2, 4)).shape, sorted(probe.state_dict())[:2]
+    (torch.Size([2, 3]), ['head.layers.0.bias', 'head.layers.0.weight'])
+    """
+
+    def __init__(self, standardizer: Standardizer, head: nn.Module) -> None:
+        super().__init__()
+        self.standardizer = standardizer
+        self.head = head
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` raw embeddings -> ``(B, C)`` outputs."""
+        return self.head(self.standardizer(embeddings))
+
+
+def head_hidden_size(head_factory: Callable) -> int:
+    """The hidden size a head constructor (a yaml ``!name:``) sets; 0 for a linear head.
+
+    Example
+    -------
+    >>> import functools
+    >>> from semisupcon_recipe.probe import ProbeHead
+    >>> head_hidden_size(functools.partial(ProbeHead, hidden_size=512)), head_hidden_size(ProbeHead)
+    (512, 0)
+    """
+    return int(getattr(head_factory, "keywords", {}).get("hidden_size", 0) or 0)
+
+
+def grid_configurations(grid: Mapping, head_factory: Callable) -> list[dict]:
+    """Every configuration of the grid for one head, in a fixed order.
+
+    ``hidden_size`` is searched for MLP heads only (a head with ``hidden_size > 0``);
+    without a ``hidden_size`` entry in the grid an MLP keeps its own.
+
+    Example
+    -------
+    >>> import functools
+    >>> from semisupcon_recipe.probe import ProbeHead
+    >>> grid = {"lr": [0.001, 0.01], "weight_decay": [0.0], "hidden_size": [64, 128]}
+    >>> len(grid_configurations(grid, ProbeHead)), len(grid_configurations(grid, functools.partial(ProbeHead, hidden_size=8)))
+    (2, 4)
+    >>> grid_configurations(grid, ProbeHead)[1]
+    {'lr': 0.01, 'weight_decay': 0.0}
+    """
+    axes = {name: [float(value) for value in grid[name]] for name in GRID_FIELDS}
+    if head_hidden_size(head_factory) and grid.get("hidden_size"):
+        axes["hidden_size"] = [int(value) for value in grid["hidden_size"]]
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def check_grid(grid: object) -> list[str]:
+    """Problems of a ``grid`` block (empty when it is well formed).
+
+    Example
+    -------
+    >>> check_grid({"lr": [0.001], "weight_decay": []})
+    ['weight_decay must be a non-empty list of numbers >= 0']
+    """
+    if not isinstance(grid, Mapping):
+        return ["grid must map lr, weight_decay (and optionally hidden_size) to lists"]
+    problems = []
+    for name in GRID_FIELDS:
+        values = grid.get(name)
+        if not isinstance(values, list) or not values or not all(
+                isinstance(value, (int, float)) and value >= 0 for value in values):
+            problems.append(f"{name} must be a non-empty list of numbers >= 0")
+    hidden = grid.get("hidden_size")
+    if hidden is not None and (not isinstance(hidden, list) or not hidden
+                               or not all(isinstance(value, int) and value > 0 for value in hidden)):
+        problems.append("hidden_size must be a non-empty list of positive integers")
+    unknown = sorted(set(grid) - {*GRID_FIELDS, "hidden_size"})
+    if unknown:
+        problems.append(f"unknown grid entries {unknown}")
+    return problems
+
+
+@dataclass
+class FittedProbe:
+    """One trained configuration: the probe at its best validation epoch."""
+
+    model: StandardizedProbe
+    valid: dict
+    valid_loss: float
+    best_epoch: int
+    epochs_run: int
+
+
+def probe_outputs(model: nn.Module, dataset: TensorDataset) -> torch.Tensor:
+    """``(M, C)`` outputs of ``model`` on the inputs of a ``(inputs (M, D), targets)`` dataset."""
+    model.eval()
+    with torch.no_grad():
+        return model(dataset.tensors[0].to(next(model.parameters()).device)).float().cpu()  # (M, C)
+
+
+def score_probe(model: nn.Module, dataset: TensorDataset, kind: str, names, task_name: str) -> tuple[dict, float]:
+    """All metrics and the loss of ``model`` on a ``(inputs (M, D), targets)`` dataset."""
+    outputs, targets = probe_outputs(model, dataset), dataset.tensors[1]
+    loss = float(probe_loss(kind, outputs, targets))
+    return compute_metrics(kind, outputs, targets, names=names, task=task_name), loss
+
+
+def fit_configuration(
+    data: ProbeData,
+    head_factory: Callable,
+    config: Mapping,
+    training: Mapping,
+    select_on: str,
+    seed: int,
+    task_name: str,
+    device: str = "cpu",
+) -> FittedProbe:
+    """Train one grid configuration on standardised training tracks, early-stopped on validation.
+
+    Parameters
+    ----------
+    data : ProbeData
+        Its ``train_tracks``, ``valid`` and ``test`` datasets are used.
+    head_factory : callable
+        ``head_factory(input_size=D, num_outputs=C[, hidden_size=H])``.
+    config : mapping
+        ``lr``, ``weight_decay`` and, for MLP heads, optionally ``hidden_size``.
+    training : mapping
+        ``batch_size``, ``max_epochs``, ``patience``.
+    select_on : str
+        Validation metric for early stopping.
+    seed : int
+        Seeds the initialization and the order of the training tracks.
+    task_name : str
+        For the metrics and messages.
+    device : str
+        Where the head trains.
+    """
+    inputs, targets = (tensor.to(device) for tensor in data.train_tracks.tensors)  # (M, D), (M,) or (M, C)
+    torch.manual_seed(seed)
+    sizes = {"hidden_size": int(config["hidden_size"])} if "hidden_size" in config else {}
+    head = head_factory(input_size=data.embedding_dim, num_outputs=data.vocabulary.size, **sizes)
+    model = StandardizedProbe(Standardizer.fit(inputs), head).to(device)
+    weights = [parameter for parameter in model.parameters() if parameter.ndim > 1]
+    biases = [parameter for parameter in model.parameters() if parameter.ndim <= 1]
+    optimizer = torch.optim.Adam([
+        {"params": weights, "weight_decay": float(config["weight_decay"])},
+        {"params": biases, "weight_decay": 0.0},
+    ], lr=float(config["lr"]))
+    generator = torch.Generator().manual_seed(seed)
+    stopper = EarlyStopper(limit=int(training["max_epochs"]), patience=int(training["patience"]))
+    best_state = None
+    for epoch in stopper:
+        model.train()
+        for batch in torch.randperm(len(inputs), generator=generator).split(int(training["batch_size"])):
+            batch = batch.to(device)
+            loss = probe_loss(data.kind, model(inputs[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        outputs = probe_outputs(model, data.valid)  # (M, C)
+        valid_loss = float(probe_loss(data.kind, outputs, data.valid.tensors[1]))
+        score = selection_score(data.kind, select_on, outputs, data.valid.tensors[1], data.vocabulary.names, task_name)
+        if math.isnan(score):
+            raise ValueError(f"validation {select_on} is undefined for {task_name} (no tag has both positive and "
+                             f"negative validation examples); use a larger validation split")
+        stopper.update_metric(score, valid_loss)
+        if stopper.best_epoch == epoch:
+            best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    valid, valid_loss = score_probe(model, data.valid, data.kind, data.vocabulary.names, task_name)
+    return FittedProbe(model, valid, valid_loss, stopper.best_epoch, stopper.current)
+
+
+def data_digest(data: ProbeData) -> str:
+    """Hash of the probe's input and target tensors (a rerun reuses results only for the same data)."""
+    digest = hashlib.sha256()
+    for dataset in (data.train_tracks, data.valid, data.test):
+        for tensor in dataset.tensors:
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def tune_probe(
+    data: ProbeData,
+    head_factory: Callable,
+    training: Mapping,
+    select_on: str,
+    seed: int,
+    output_folder: str | Path,
+    task_name: str,
+    device: str = "cpu",
+    extra_results: Mapping[str, object] | None = None,
+) -> dict:
+    """Search the grid, test the configuration best on validation, write ``results.json``.
+
+    Parameters
+    ----------
+    data : ProbeData
+        From :func:`semisupcon_recipe.probe.probe_datasets`.
+    head_factory : callable
+        ``head_factory(input_size=D, num_outputs=C)`` (a yaml ``!name:``).
+    training : mapping
+        The ``tuned`` block: ``batch_size``, ``max_epochs``, ``patience``, ``grid``.
+    select_on : str
+        Validation metric of early stopping and of the grid choice.
+    seed : int
+        Seeds every configuration's initialization and data order.
+    output_folder : str or Path
+        Receives ``results.json`` and ``probe.ckpt`` (the chosen probe with its
+        standardisation); a rerun on the same data and settings reuses the results.
+    task_name : str
+        For messages and the results.
+    device : str
+        ``"cpu"`` or ``"cuda[:i]"``.
+    extra_results : mapping, optional
+        Added to ``results.json``.
+
+    Returns
+    -------
+    dict
+        ``test`` and ``valid`` metrics of the chosen configuration, ``config``, and
+        ``grid`` (every configuration with its validation score).
+    """
+    started = time.time()
+    output_folder = Path(output_folder)
+    configs = grid_configurations(training["grid"], head_factory)
+    record = {"protocol": "tuned", "configs": configs, "seed": seed, "select_on": select_on, "data": data_digest(data),
+              **{key: int(training[key]) for key in ("batch_size", "max_epochs", "patience")},
+              "head": repr(head_factory)}
+    results_path = output_folder / "results.json"
+    if results_path.is_file():
+        previous = json.loads(results_path.read_text())
+        if previous.get("settings") == json.loads(json.dumps(record)):
+            return previous
+    trials, best = [], None
+    for config in configs:
+        fitted = fit_configuration(data, head_factory, config, training, select_on, seed, task_name, device)
+        trials.append({**config, select_on: fitted.valid[select_on], "valid_loss": fitted.valid_loss,
+                       "best_epoch": fitted.best_epoch})
+        if best is None or (fitted.valid[select_on], -fitted.valid_loss) > (best[1].valid[select_on], -best[1].valid_loss):
+            best = (config, fitted)
+    config, fitted = best
+    test, test_loss = score_probe(fitted.model, data.test, data.kind, data.vocabulary.names, task_name)
+    output_folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": fitted.model.state_dict(), "config": config,
+                "head": repr(fitted.model.head).replace("\n", " ")}, output_folder / "probe.ckpt")
+    results = {
+        **dict(extra_results or {}),
+        "task": task_name,
+        "seed": seed,
+        "protocol": "tuned",
+        "kind": data.kind,
+        "select_on": select_on,
+        "config": config,
+        "best_epoch": fitted.best_epoch,
+        "epochs_run": fitted.epochs_run,
+        "valid": {**{key: value for key, value in fitted.valid.items() if isinstance(value, float)},
+                  "loss": fitted.valid_loss},
+        "test": {**test, "loss": test_loss},
+        "grid": trials,
+        "head": repr(fitted.model.head).replace("\n", " "),
+        "labels": data.vocabulary.names if data.kind != "regression" else data.vocabulary.num_outputs,
+        "data": data.summary,
+        "settings": record,
+        "seconds": round(time.time() - started, 2),
+    }
+    write_json(results_path, results)
+    return results
+
+
+def run_protocol(
+    data: ProbeData,
+    head_factory: Callable,
+    training: Mapping,
+    select_on: str,
+    seed: int,
+    output_folder: str | Path,
+    task_name: str,
+    device: str = "cpu",
+    extra_results: Mapping[str, object] | None = None,
+) -> dict:
+    """Train and test one probe under the protocol ``training["protocol"]`` names.
+
+    ``"tuned"``: :func:`tune_probe`; ``"paper"``:
+    :func:`semisupcon_recipe.probe.train_probe`. The results record the protocol.
+    """
+    protocol = training["protocol"]
+    if protocol == "tuned":
+        return tune_probe(data, head_factory, training, select_on, seed, output_folder, task_name, device,
+                          extra_results)
+    if protocol == "paper":
+        return train_probe(
+            data, head_factory, training["opt_class"], select_on, int(training["batch_size"]),
+            int(training["max_epochs"]), int(training["patience"]), seed, output_folder, task_name, device,
+            extra_results={**dict(extra_results or {}), "protocol": "paper"},
+        )
+    raise ValueError(f"unknown probe protocol {protocol!r}; use one of {sorted(PROTOCOL_FIELDS)}")
