@@ -53,8 +53,8 @@ class DemoSettings:
     batch_size: int = 32
     epochs: int = 6
     batches_per_epoch: int = 50
-    probe_epochs: int = 40
-    probe_patience: int = 8
+    probe_epochs: int = 100
+    probe_patience: int = 10
     corruptions: tuple[str, ...] = ("chain", "reverb")
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
@@ -241,14 +241,16 @@ def write_tasks_file(settings: DemoSettings, manifests: dict, path: Path) -> Pat
         for label in PROBE_LABELS
     )
     path.write_text(
-        f"""# Probing protocol of the demo (METHOD.md section 9, sized for a 2-core CPU).
+        f"""# Probing protocol of the demo: the tuned protocol (semisupcon_recipe.probe_tuning,
+# the grid of hparams/probe/tuned.yaml), its epochs sized for a 2-core CPU.
 training:
+    protocol: tuned
     batch_size: 64
     max_epochs: {settings.probe_epochs}
     patience: {settings.probe_patience}
-    opt_class: !name:torch.optim.Adam
-        lr: 0.001
-        weight_decay: 0.000001
+    grid:
+        lr: [0.003, 0.03]
+        weight_decay: [0.0, 0.0001, 0.001, 0.01, 0.1]
 features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
 heads:
     linear: !name:semisupcon_recipe.probe.ProbeHead
@@ -420,7 +422,8 @@ def write_report(out: Path, settings: DemoSettings, table: str, rows: list, robu
 
 SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
 key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}).
-Frozen encoders, linear probes; test scores in %, mean ± std over pretraining seeds
+Frozen encoders, linear probes (tuned protocol: standardised inputs, learning rate x
+weight decay chosen on validation); test scores in %, mean ± std over pretraining seeds
 {seeds}. The supervised label type is **key**; mode, tempo and instruments were never
 named by the supervision.
 {control}
