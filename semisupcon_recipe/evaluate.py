@@ -299,6 +299,23 @@ def probe_task(
     dict
         Head name -> the results of its runs (one per seed).
     """
+    data, chunk_len = task_data(encoder, task, settings, cache_root, device, corruption)
+    return probe_data(data, task, settings, runs_folder, device, heads,
+                      extra_results={"chunk_len": chunk_len, **dict(extra_results or {})})
+
+
+def task_data(
+    encoder: LoadedEncoder,
+    task: ProbeTask,
+    settings: ProbeSettings,
+    cache_root: str | Path,
+    device: str,
+    corruption: CorruptionSpec | None = None,
+) -> tuple[ProbeData, int]:
+    """Cached chunk features of a task's three manifests as probe datasets, and the chunk length.
+
+    ``settings.features["chunk_len"]`` null means the encoder's clip length.
+    """
     from semisupcon_recipe.features import extract_embeddings
     from semisupcon_recipe.probe import SPLITS, probe_datasets
 
@@ -319,9 +336,7 @@ def probe_task(
         )
         for split in SPLITS
     }
-    data = probe_datasets(task.kind, features, task.manifests, task.replacements)
-    return probe_data(data, task, settings, runs_folder, device, heads,
-                      extra_results={"chunk_len": chunk_len, **dict(extra_results or {})})
+    return probe_datasets(task.kind, features, task.manifests, task.replacements), chunk_len
 
 
 def probe_data(

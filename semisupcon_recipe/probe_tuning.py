@@ -34,7 +34,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -381,3 +381,51 @@ def run_protocol(
             extra_results={**dict(extra_results or {}), "protocol": "paper"},
         )
     raise ValueError(f"unknown probe protocol {protocol!r}; use one of {sorted(PROTOCOL_FIELDS)}")
+
+
+def logistic_regression_reference(data: ProbeData, select_on: str, c_values: Sequence[float] = tuple(
+        10.0 ** exponent for exponent in range(-4, 4))) -> dict:
+    """The scikit-learn reference of the tuned protocol (multi-class and multi-label tasks).
+
+    ``LogisticRegression`` (one-vs-rest for multi-label) on the training track
+    embeddings standardised by ``StandardScaler``, its ``C`` chosen on the validation
+    ``select_on`` score among ``c_values``; the probe the tuned protocol is checked
+    against (tests/test_probe_protocols.py, scripts/compare_probe_protocols.py).
+
+    Returns
+    -------
+    dict
+        ``C``, ``valid`` and ``test`` (the ``select_on`` scores of the chosen ``C``).
+
+    Example
+    -------
+    >>> from semisupcon_recipe.manifest import LabelVocabulary
+    >>> inputs = torch.randn(40, 3); targets = (inputs[:, 0] > 0).long()
+    >>> tracks = TensorDataset(inputs, targets)
+    >>> data = ProbeData("multiclass", LabelVocabulary("multiclass", ["a", "b"]), tracks, tracks, tracks, 3,
+    ...                  train_tracks=tracks)
+    >>> logistic_regression_reference(data, "accuracy", c_values=[1.0])["test"] > 0.9
+    True
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    if data.kind not in ("multiclass", "multilabel"):
+        raise ValueError(f"the logistic-regression reference covers multiclass and multilabel tasks, not {data.kind}")
+    train_inputs, train_targets = (tensor.numpy() for tensor in data.train_tracks.tensors)
+    scaler = StandardScaler().fit(train_inputs)
+    best = None
+    for c in c_values:
+        model = LogisticRegression(C=c, max_iter=5000)
+        if data.kind == "multilabel":
+            model = OneVsRestClassifier(model)
+        model.fit(scaler.transform(train_inputs), train_targets)
+        scores = {"C": c}
+        for split, dataset in (("valid", data.valid), ("test", data.test)):
+            outputs = model.decision_function(scaler.transform(dataset.tensors[0].numpy()))
+            scores[split] = compute_metrics(data.kind, outputs, dataset.tensors[1].numpy(),
+                                            names=data.vocabulary.names)[select_on]
+        if best is None or scores["valid"] > best["valid"]:
+            best = scores
+    return best

@@ -15,22 +15,18 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.preprocessing import StandardScaler
 
 from planted_features import planted_features
 from semisupcon_recipe.evaluate import ProbeTask, parse_settings, probe_data
 from semisupcon_recipe.metrics import compute_metrics
 from semisupcon_recipe.probe import ProbeHead, probe_datasets
-from semisupcon_recipe.probe_tuning import StandardizedProbe, Standardizer, tune_probe
+from semisupcon_recipe.probe_tuning import StandardizedProbe, Standardizer, logistic_regression_reference, tune_probe
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE_BLOCKS = REPO / "hparams" / "probe"
 SELECT_ON = {"multiclass": "accuracy", "multilabel": "roc_auc"}
 # The tuned probe may trail the reference by at most this much (accuracy or ROC-AUC).
 TOLERANCE = 0.01
-C_GRID = [10.0 ** exponent for exponent in range(-4, 4)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,24 +46,6 @@ def settings_from(preset: str, heads: dict, seeds: list[int], **overrides):
     return parse_settings({"training": training, "features": features, "heads": heads, "seeds": seeds}, preset)
 
 
-def sklearn_reference(data, kind: str) -> float:
-    """Test score of a logistic regression on standardised track embeddings, C chosen on validation."""
-    train_x, train_y = (tensor.numpy() for tensor in data.train_tracks.tensors)
-    scaler = StandardScaler().fit(train_x)
-    best = None
-    for c in C_GRID:
-        model = LogisticRegression(C=c, max_iter=5000)
-        if kind == "multilabel":
-            model = OneVsRestClassifier(model)
-        model.fit(scaler.transform(train_x), train_y)
-        scores = {split: compute_metrics(kind, model.decision_function(scaler.transform(dataset.tensors[0].numpy())),
-                                         dataset.tensors[1].numpy())[SELECT_ON[kind]]
-                  for split, dataset in (("valid", data.valid), ("test", data.test))}
-        if best is None or scores["valid"] > best["valid"]:
-            best = scores
-    return best["test"]
-
-
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
 def test_tuned_linear_probe_matches_a_logistic_regression_tuned_on_validation(kind, tmp_path):
     features, manifests = planted_features(tmp_path / "data", kind)
@@ -76,7 +54,7 @@ def test_tuned_linear_probe_matches_a_logistic_regression_tuned_on_validation(ki
     settings = settings_from("tuned", {"linear": ProbeHead}, seeds=[1, 2, 3])
     runs = probe_data(data, task, settings, tmp_path / "runs", "cpu")["linear"]
     tuned = np.mean([run["test"][SELECT_ON[kind]] for run in runs])
-    reference = sklearn_reference(data, kind)
+    reference = logistic_regression_reference(data, SELECT_ON[kind])["test"]
     assert tuned >= reference - TOLERANCE, (tuned, reference)
     # the paper protocol on the same raw, badly scaled features falls far behind
     paper = probe_data(data, task, settings_from("paper", {"linear": ProbeHead}, seeds=[1], max_epochs=20, patience=5),
