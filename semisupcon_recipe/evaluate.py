@@ -641,6 +641,7 @@ def robustness(
     unknown = [name for name in corruptions if name not in CORRUPTIONS]
     if unknown:
         raise ValueError(f"unknown corruption(s) {unknown}; available: {sorted(CORRUPTIONS)}")
+    corruption_params = corruption_parameters(settings.features, corruptions, tasks_file)
     bad = [severity for severity in severities if severity not in SEVERITIES]
     if bad:
         raise ValueError(f"severities {bad} are outside {list(SEVERITIES)}")
@@ -662,7 +663,8 @@ def robustness(
                 if severity == 0 and clean is not None:
                     scores[name][label]["0"] = clean
                     continue
-                spec = None if severity == 0 else CorruptionSpec(name, severity, settings.features["corruption_seed"])
+                spec = None if severity == 0 else CorruptionSpec(name, severity, settings.features["corruption_seed"],
+                                                                 params=corruption_params[name])
                 condition = CLEAN if spec is None else spec.tag
                 logger.info("robustness: %s, %s, %s", label, task.name, condition)
                 runs = probe_task(
@@ -683,6 +685,7 @@ def robustness(
         "protocol": settings.training["protocol"],
         "seeds": settings.seeds,
         "severities": severities,
+        "corruption_params": corruption_params,
         "encoders": encoders,
         "scores": scores,
         "plots": {name: f"plots/{name}.png" for name in corruptions},
@@ -692,6 +695,25 @@ def robustness(
     write_json(out / "robustness.json", results)
     (out / "robustness.md").write_text(robustness_markdown(results), encoding="utf-8")
     return results
+
+
+def corruption_parameters(features: Mapping, corruptions: Sequence[str], tasks_file: str | Path) -> dict[str, dict]:
+    """Parameters of each named corruption from the features block's ``corruptions`` entry.
+
+    ``hparams/probe/features.yaml`` includes ``hparams/augment/corruptions.yaml`` there;
+    a corruption without a block keeps the defaults of
+    :mod:`semisupcon_recipe.corruptions`.
+
+    Example
+    -------
+    >>> corruption_parameters({"corruptions": {"distortion": {"drive_db": 12.0}}}, ["distortion", "reverb"], "t.yaml")
+    {'distortion': {'drive_db': 12.0}, 'reverb': {}}
+    """
+    blocks = features.get("corruptions") or {}
+    if not isinstance(blocks, Mapping) or not all(isinstance(block, Mapping) for block in blocks.values()):
+        raise TasksFileError(f"{tasks_file}: features: corruptions must map corruption names to parameter blocks "
+                             f"(see hparams/augment/corruptions.yaml)")
+    return {name: dict(blocks.get(name) or {}) for name in corruptions}
 
 
 def _pick_task(tasks: Sequence[ProbeTask], task_name: str | None, tasks_file: str | Path) -> ProbeTask:
