@@ -30,12 +30,14 @@ import copy
 import hashlib
 import itertools
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -53,6 +55,8 @@ PROTOCOL_DESCRIPTIONS = {
              "validation split; hparams/probe/tuned.yaml)",
 }
 GRID_FIELDS = ("lr", "weight_decay")
+
+logger = logging.getLogger(__name__)
 
 
 class Standardizer(nn.Module):
@@ -233,7 +237,7 @@ def fit_configuration(
         {"params": biases, "weight_decay": 0.0},
     ], lr=float(config["lr"]))
     generator = torch.Generator().manual_seed(seed)
-    stopper = EarlyStopper(limit=int(training["max_epochs"]), patience=int(training["patience"]))
+    stopper = EarlyStopper(limit=int(training["max_epochs"]), patience=int(training["patience"]), announce_stop=False)
     best_state = None
     for epoch in stopper:
         model.train()
@@ -351,6 +355,8 @@ def tune_probe(
         "seconds": round(time.time() - started, 2),
     }
     write_json(results_path, results)
+    logger.info("%s, seed %d: %d configurations, chosen %s (valid %s %.4f), test %s %.4f", task_name, seed,
+                len(configs), config, select_on, fitted.valid[select_on], select_on, test[select_on])
     return results
 
 
@@ -423,7 +429,12 @@ def logistic_regression_reference(data: ProbeData, select_on: str, c_values: Seq
         model.fit(scaler.transform(train_inputs), train_targets)
         scores = {"C": c}
         for split, dataset in (("valid", data.valid), ("test", data.test)):
-            outputs = model.decision_function(scaler.transform(dataset.tensors[0].numpy()))
+            inputs = scaler.transform(dataset.tensors[0].numpy())  # (M, D)
+            if data.kind == "multilabel":
+                outputs = model.decision_function(inputs)  # (M, C)
+            else:  # class probabilities in vocabulary order; classes absent from training never win
+                outputs = np.full((len(inputs), data.vocabulary.size), -1.0)  # (M, C)
+                outputs[:, model.classes_] = model.predict_proba(inputs)
             scores[split] = compute_metrics(data.kind, outputs, dataset.tensors[1].numpy(),
                                             names=data.vocabulary.names)[select_on]
         if best is None or scores["valid"] > best["valid"]:
