@@ -239,7 +239,8 @@ def fit_configuration(
     generator = torch.Generator().manual_seed(seed)
     stopper = EarlyStopper(limit=int(training["max_epochs"]), patience=int(training["patience"]), announce_stop=False)
     best_state = None
-    for epoch in stopper:
+    for epoch in range(1, stopper.limit + 1):
+        stopper.current = epoch  # the stopper's rule without EpochCounter's log line per epoch
         model.train()
         for batch in torch.randperm(len(inputs), generator=generator).split(int(training["batch_size"])):
             batch = batch.to(device)
@@ -256,6 +257,8 @@ def fit_configuration(
         stopper.update_metric(score, valid_loss)
         if stopper.best_epoch == epoch:
             best_state = copy.deepcopy(model.state_dict())
+        if stopper.should_stop:
+            break
     model.load_state_dict(best_state)
     valid, valid_loss = score_probe(model, data.valid, data.kind, data.vocabulary.names, task_name)
     return FittedProbe(model, valid, valid_loss, stopper.best_epoch, stopper.current)
