@@ -53,8 +53,8 @@ class DemoSettings:
     batch_size: int = 32
     epochs: int = 6
     batches_per_epoch: int = 50
-    probe_epochs: int = 100
-    probe_patience: int = 10
+    probe_epochs: int = 1000
+    probe_patience: int = 100
     corruptions: tuple[str, ...] = ("chain", "reverb")
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
@@ -249,7 +249,7 @@ training:
     max_epochs: {settings.probe_epochs}
     patience: {settings.probe_patience}
     grid:
-        lr: [0.003, 0.03]
+        lr: [0.01, 0.03]
         weight_decay: [0.0, 0.0001, 0.001, 0.01, 0.1]
 features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
 heads:
