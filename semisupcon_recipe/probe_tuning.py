@@ -11,22 +11,24 @@
     A HEAR-style protocol: the head is trained on track embeddings (the mean of each
     track's chunk embeddings, the level validation and test are scored at)
     standardised with the training tracks' mean and standard deviation; a grid of
-    learning rate x weight decay (x hidden size for MLP heads) is searched, each
-    configuration trained with early stopping on the validation metric, and the
-    configuration with the best validation score (ties: lower validation loss) is
-    tested (:func:`tune_probe`). Weight decay is an L2 penalty on the weights (not
-    the biases), like the ``C`` of scikit-learn's ``LogisticRegression``.
+    weight decays (x hidden sizes for MLP heads) is searched, each configuration
+    trained to convergence with full-batch L-BFGS (for a linear head a convex
+    problem: the solution does not depend on a learning rate, an epoch count or the
+    seed), and the configuration with the best validation score (ties: lower
+    validation loss) is tested (:func:`tune_probe`). Weight decay is an L2 penalty
+    ``weight_decay / 2 * ||W||^2`` on the weights (not the biases) added to the mean
+    loss, i.e. ``C = 1 / (weight_decay * n_train)`` of scikit-learn's
+    ``LogisticRegression``, the reference the protocol is checked against
+    (:func:`logistic_regression_reference`).
 
 Training runs on the cached features held in memory as tensors (no data pipeline per
-configuration), so a grid of 10-20 configurations costs seconds on a CPU for
-thousands of tracks. The standardisation is part of the saved probe
+configuration), so a grid costs seconds on a CPU for thousands of tracks. The standardisation is part of the saved probe
 (:class:`StandardizedProbe`, ``probe.ckpt``), so test-time features get the training
 map.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -42,19 +44,19 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from semisupcon_recipe.metrics import compute_metrics, selection_score
-from semisupcon_recipe.probe import EarlyStopper, ProbeData, probe_loss, train_probe, write_json
+from semisupcon_recipe.metrics import compute_metrics
+from semisupcon_recipe.probe import ProbeData, probe_loss, train_probe, write_json
 
 PROTOCOL_FIELDS = {
     "paper": ("batch_size", "max_epochs", "patience", "opt_class"),
-    "tuned": ("batch_size", "max_epochs", "patience", "grid"),
+    "tuned": ("max_iterations", "grid"),
 }
 PROTOCOL_DESCRIPTIONS = {
     "paper": "paper (raw chunk embeddings, one learning rate and weight decay, early stopping; hparams/probe/paper.yaml)",
     "tuned": "tuned (standardised track embeddings, learning rate x weight decay [x hidden size] chosen on the "
              "validation split; hparams/probe/tuned.yaml)",
 }
-GRID_FIELDS = ("lr", "weight_decay")
+GRID_FIELDS = ("weight_decay",)
 
 logger = logging.getLogger(__name__)
 
@@ -131,11 +133,11 @@ def grid_configurations(grid: Mapping, head_factory: Callable) -> list[dict]:
     -------
     >>> import functools
     >>> from semisupcon_recipe.probe import ProbeHead
-    >>> grid = {"lr": [0.001, 0.01], "weight_decay": [0.0], "hidden_size": [64, 128]}
+    >>> grid = {"weight_decay": [0.001, 0.01], "hidden_size": [64, 128]}
     >>> len(grid_configurations(grid, ProbeHead)), len(grid_configurations(grid, functools.partial(ProbeHead, hidden_size=8)))
     (2, 4)
     >>> grid_configurations(grid, ProbeHead)[1]
-    {'lr': 0.01, 'weight_decay': 0.0}
+    {'weight_decay': 0.01}
     """
     axes = {name: [float(value) for value in grid[name]] for name in GRID_FIELDS}
     if head_hidden_size(head_factory) and grid.get("hidden_size"):
@@ -148,11 +150,11 @@ def check_grid(grid: object) -> list[str]:
 
     Example
     -------
-    >>> check_grid({"lr": [0.001], "weight_decay": []})
+    >>> check_grid({"weight_decay": []})
     ['weight_decay must be a non-empty list of numbers >= 0']
     """
     if not isinstance(grid, Mapping):
-        return ["grid must map lr, weight_decay (and optionally hidden_size) to lists"]
+        return ["grid must map weight_decay (and optionally hidden_size) to lists"]
     problems = []
     for name in GRID_FIELDS:
         values = grid.get(name)
@@ -171,13 +173,12 @@ def check_grid(grid: object) -> list[str]:
 
 @dataclass
 class FittedProbe:
-    """One trained configuration: the probe at its best validation epoch."""
+    """One trained configuration: the converged probe and its validation scores."""
 
     model: StandardizedProbe
     valid: dict
     valid_loss: float
-    best_epoch: int
-    epochs_run: int
+    iterations: int
 
 
 def probe_outputs(model: nn.Module, dataset: TensorDataset) -> torch.Tensor:
@@ -204,7 +205,7 @@ def fit_configuration(
     task_name: str,
     device: str = "cpu",
 ) -> FittedProbe:
-    """Train one grid configuration on standardised training tracks, early-stopped on validation.
+    """Train one grid configuration to convergence on standardised training tracks (full-batch L-BFGS).
 
     Parameters
     ----------
@@ -213,13 +214,13 @@ def fit_configuration(
     head_factory : callable
         ``head_factory(input_size=D, num_outputs=C[, hidden_size=H])``.
     config : mapping
-        ``lr``, ``weight_decay`` and, for MLP heads, optionally ``hidden_size``.
+        ``weight_decay`` and, for MLP heads, optionally ``hidden_size``.
     training : mapping
-        ``batch_size``, ``max_epochs``, ``patience``.
+        ``max_iterations`` (of L-BFGS).
     select_on : str
-        Validation metric for early stopping.
+        Validation metric (checked to be defined).
     seed : int
-        Seeds the initialization and the order of the training tracks.
+        Seeds the initialization (MLP heads; a linear head converges to one solution).
     task_name : str
         For the metrics and messages.
     device : str
@@ -231,37 +232,26 @@ def fit_configuration(
     head = head_factory(input_size=data.embedding_dim, num_outputs=data.vocabulary.size, **sizes)
     model = StandardizedProbe(Standardizer.fit(inputs), head).to(device)
     weights = [parameter for parameter in model.parameters() if parameter.ndim > 1]
-    biases = [parameter for parameter in model.parameters() if parameter.ndim <= 1]
-    optimizer = torch.optim.Adam([
-        {"params": weights, "weight_decay": float(config["weight_decay"])},
-        {"params": biases, "weight_decay": 0.0},
-    ], lr=float(config["lr"]))
-    generator = torch.Generator().manual_seed(seed)
-    stopper = EarlyStopper(limit=int(training["max_epochs"]), patience=int(training["patience"]), announce_stop=False)
-    best_state = None
-    for epoch in range(1, stopper.limit + 1):
-        stopper.current = epoch  # the stopper's rule without EpochCounter's log line per epoch
-        model.train()
-        for batch in torch.randperm(len(inputs), generator=generator).split(int(training["batch_size"])):
-            batch = batch.to(device)
-            loss = probe_loss(data.kind, model(inputs[batch]), targets[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        outputs = probe_outputs(model, data.valid)  # (M, C)
-        valid_loss = float(probe_loss(data.kind, outputs, data.valid.tensors[1]))
-        score = selection_score(data.kind, select_on, outputs, data.valid.tensors[1], data.vocabulary.names, task_name)
-        if math.isnan(score):
-            raise ValueError(f"validation {select_on} is undefined for {task_name} (no tag has both positive and "
-                             f"negative validation examples); use a larger validation split")
-        stopper.update_metric(score, valid_loss)
-        if stopper.best_epoch == epoch:
-            best_state = copy.deepcopy(model.state_dict())
-        if stopper.should_stop:
-            break
-    model.load_state_dict(best_state)
+    weight_decay = float(config["weight_decay"])
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=int(training["max_iterations"]),
+                                  tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20,
+                                  line_search_fn="strong_wolfe")
+
+    def penalized_loss() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = probe_loss(data.kind, model(inputs), targets)
+        loss = loss + 0.5 * weight_decay * sum(weight.pow(2).sum() for weight in weights)  # L2 on weights, not biases
+        loss.backward()
+        return loss
+
+    model.train()
+    optimizer.step(penalized_loss)
+    iterations = int(optimizer.state[next(iter(model.parameters()))].get("n_iter", 0))
     valid, valid_loss = score_probe(model, data.valid, data.kind, data.vocabulary.names, task_name)
-    return FittedProbe(model, valid, valid_loss, stopper.best_epoch, stopper.current)
+    if math.isnan(valid[select_on]):
+        raise ValueError(f"validation {select_on} is undefined for {task_name} (no tag has both positive and "
+                         f"negative validation examples); use a larger validation split")
+    return FittedProbe(model, valid, valid_loss, iterations)
 
 
 def data_digest(data: ProbeData) -> str:
@@ -293,7 +283,7 @@ def tune_probe(
     head_factory : callable
         ``head_factory(input_size=D, num_outputs=C)`` (a yaml ``!name:``).
     training : mapping
-        The ``tuned`` block: ``batch_size``, ``max_epochs``, ``patience``, ``grid``.
+        The ``tuned`` block: ``max_iterations``, ``grid``.
     select_on : str
         Validation metric of early stopping and of the grid choice.
     seed : int
@@ -318,7 +308,7 @@ def tune_probe(
     output_folder = Path(output_folder)
     configs = grid_configurations(training["grid"], head_factory)
     record = {"protocol": "tuned", "configs": configs, "seed": seed, "select_on": select_on, "data": data_digest(data),
-              **{key: int(training[key]) for key in ("batch_size", "max_epochs", "patience")},
+              "max_iterations": int(training["max_iterations"]),
               "head": repr(head_factory)}
     results_path = output_folder / "results.json"
     if results_path.is_file():
@@ -329,7 +319,7 @@ def tune_probe(
     for config in configs:
         fitted = fit_configuration(data, head_factory, config, training, select_on, seed, task_name, device)
         trials.append({**config, select_on: fitted.valid[select_on], "valid_loss": fitted.valid_loss,
-                       "best_epoch": fitted.best_epoch})
+                       "iterations": fitted.iterations})
         if best is None or (fitted.valid[select_on], -fitted.valid_loss) > (best[1].valid[select_on], -best[1].valid_loss):
             best = (config, fitted)
     config, fitted = best
@@ -345,8 +335,7 @@ def tune_probe(
         "kind": data.kind,
         "select_on": select_on,
         "config": config,
-        "best_epoch": fitted.best_epoch,
-        "epochs_run": fitted.epochs_run,
+        "iterations": fitted.iterations,
         "valid": {**{key: value for key, value in fitted.valid.items() if isinstance(value, float)},
                   "loss": fitted.valid_loss},
         "test": {**test, "loss": test_loss},

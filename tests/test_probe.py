@@ -426,7 +426,7 @@ def run_probe_recipe(monkeypatch, encoder_folder: Path, manifests: dict, out: Pa
     overrides = [
         f"--pretrained_encoder={encoder_folder}", "--task_kind=multiclass", "--task_name=planted",
         f"--output_folder={out}", f"--feature_cache={out / 'cache'}", "--device=cpu", "--noprogressbar",
-        "--training={max_epochs: 20, patience: 5, grid: {lr: [0.01, 0.05], weight_decay: [0.0], hidden_size: [16]}}",
+        "--training={max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}",
         *[f"--{split}_manifest={manifests[split]}" for split in SPLITS], *extra,
     ]
     monkeypatch.setattr(sys, "argv", [str(recipe), str(hparams), *overrides])
@@ -480,7 +480,7 @@ def test_probe_recipe_probes_an_x_vector_tdnn_run_like_semisupcon_evaluate(plant
     blocks = REPO / "hparams" / "probe"
     tasks.write_text(
         f"training: !include:{blocks / 'tuned.yaml'}\n"
-        "    {max_epochs: 20, patience: 5, grid: {lr: [0.01, 0.05], weight_decay: [0.0], hidden_size: [16]}}\n"
+        "    {max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}\n"
         f"features: !include:{blocks / 'features.yaml'} {{}}\n"
         f"heads: {{linear: !include:{blocks / 'linear.yaml'} {{}}}}\nseeds: [1]\ntasks:\n"
         f"    - {{name: planted, kind: multiclass, "

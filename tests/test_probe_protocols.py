@@ -65,9 +65,9 @@ def test_tuned_linear_probe_matches_a_logistic_regression_tuned_on_validation(ki
 def test_the_saved_tuned_probe_carries_the_training_standardisation(tmp_path):
     features, manifests = planted_features(tmp_path / "data", "multiclass")
     data = probe_datasets("multiclass", features, manifests)
-    training = settings_from("tuned", {"linear": ProbeHead}, [1], max_epochs=30, patience=5).training
+    training = settings_from("tuned", {"linear": ProbeHead}, [1]).training
     results = tune_probe(data, ProbeHead, training, "accuracy", 1, tmp_path / "run", "planted")
-    assert len(results["grid"]) == len(training["grid"]["lr"]) * len(training["grid"]["weight_decay"])
+    assert [entry["weight_decay"] for entry in results["grid"]] == training["grid"]["weight_decay"]
     saved = torch.load(tmp_path / "run" / "probe.ckpt")
     train_inputs = data.train_tracks.tensors[0]  # (M, D)
     assert torch.allclose(saved["state_dict"]["standardizer.mean"], train_inputs.mean(dim=0))
