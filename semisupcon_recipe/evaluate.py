@@ -123,8 +123,8 @@ def parse_settings(document: Mapping, where: str) -> ProbeSettings:
     Example
     -------
     >>> from semisupcon_recipe.probe import ProbeHead
-    >>> settings = parse_settings({"training": {"protocol": "tuned", "batch_size": 64, "max_epochs": 9, "patience": 3,
-    ...                                         "grid": {"lr": [0.01], "weight_decay": [0.0]}},
+    >>> settings = parse_settings({"training": {"protocol": "tuned", "max_iterations": 100,
+    ...                                         "grid": {"weight_decay": [0.001, 0.01]}},
     ...                            "features": dict.fromkeys(FEATURE_FIELDS), "heads": {"linear": ProbeHead},
     ...                            "seeds": [1, 2]}, "tasks.yaml")
     >>> settings.training["protocol"], settings.seeds
