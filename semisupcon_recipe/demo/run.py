@@ -245,7 +245,7 @@ training:
     protocol: tuned
     max_iterations: 1000
     grid:
-        weight_decay: [0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0]
+        weight_decay: [0.000001, 0.000003, 0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
 heads:
     linear: !name:semisupcon_recipe.probe.ProbeHead
