@@ -53,8 +53,8 @@ PROTOCOL_FIELDS = {
 }
 PROTOCOL_DESCRIPTIONS = {
     "paper": "paper (raw chunk embeddings, one learning rate and weight decay, early stopping; hparams/probe/paper.yaml)",
-    "tuned": "tuned (standardised track embeddings, learning rate x weight decay [x hidden size] chosen on the "
-             "validation split; hparams/probe/tuned.yaml)",
+    "tuned": "tuned (standardised track embeddings, weight decay [x hidden size] chosen on the validation split, "
+             "L-BFGS to convergence; hparams/probe/tuned.yaml)",
 }
 GRID_FIELDS = ("weight_decay",)
 
