@@ -114,9 +114,6 @@ class EarlyStopper(EpochCounter):
         Epochs without a better result before stopping (>= 1).
     min_delta : float
         Score differences up to this size count as ties.
-    announce_stop : bool
-        Log the early stop at INFO level (DEBUG otherwise: the grid of the tuned
-        protocol stops dozens of runs per task).
 
     Example
     -------
@@ -129,13 +126,12 @@ class EarlyStopper(EpochCounter):
     (5, 3)
     """
 
-    def __init__(self, limit: int, patience: int, min_delta: float = 0.0, announce_stop: bool = True) -> None:
+    def __init__(self, limit: int, patience: int, min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1 epoch, got {patience}")
         super().__init__(limit)
         self.patience = int(patience)
         self.min_delta = float(min_delta)
-        self.announce_stop = announce_stop
         self.best_score = -math.inf
         self.best_loss = math.inf
         self.best_epoch = 0
@@ -154,8 +150,7 @@ class EarlyStopper(EpochCounter):
             self.best_score, self.best_loss, self.best_epoch = score, loss, self.current
         self.should_stop = self.current - self.best_epoch >= self.patience
         if self.should_stop:
-            logger.log(logging.INFO if self.announce_stop else logging.DEBUG,
-                       "no better validation result for %d epochs: stopping early", self.patience)
+            logger.info("no better validation result for %d epochs: stopping early", self.patience)
 
     @mark_as_saver
     def _save(self, path: str | Path) -> None:

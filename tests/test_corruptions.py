@@ -8,7 +8,7 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.corruptions import CORRUPTIONS, SEVERITIES, corrupt, item_seed
+from semisupcon_recipe.corruptions import CORRUPTIONS, corrupt, item_seed
 from semisupcon_recipe.evaluate import corruption_parameters
 from semisupcon_recipe.features import CorruptionSpec, FeatureCache
 from semisupcon_recipe.manifest import write_manifest
