@@ -48,7 +48,9 @@ def settings_from(preset: str, heads: dict, seeds: list[int], **overrides):
 
 @pytest.mark.parametrize("kind", ["multiclass", "multilabel"])
 def test_tuned_linear_probe_matches_a_logistic_regression_tuned_on_validation(kind, tmp_path):
-    features, manifests = planted_features(tmp_path / "data", kind)
+    # a signal weak enough that no probe saturates the validation split (where every
+    # configuration ties, the choice among them says nothing about the protocol)
+    features, manifests = planted_features(tmp_path / "data", kind, signal=0.3)
     data = probe_datasets(kind, features, manifests)
     task = ProbeTask("planted", kind, {split: str(path) for split, path in manifests.items()}, SELECT_ON[kind])
     settings = settings_from("tuned", {"linear": ProbeHead}, seeds=[1, 2, 3])
