@@ -3,7 +3,8 @@
 Each corruption maps a mono waveform (numpy or torch, ``(T,)``) and its sample rate
 to a waveform of the same length, rate, type and float32 dtype, at a severity
 S in {0, 1, 2, 3, 4}: S = 0 returns an exact copy, S = 2 is the paper's setting (the
-defaults below, also listed in ``hparams/augment/corruptions.yaml``), and with
+defaults below, the values of ``hparams/augment/corruptions.yaml``, which
+``semisupcon robustness`` passes as ``params``), and with
 ``s = S / 2``:
 
 ==============  ==========================================================================

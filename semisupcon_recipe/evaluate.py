@@ -18,8 +18,8 @@ described by the ``encoder_spec.yaml`` that pretraining writes into its output f
 
 The tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be included::
 
-    training: !include:<repo>/hparams/probe/training.yaml {}   # batch_size, max_epochs,
-    features: !include:<repo>/hparams/probe/features.yaml {}   # patience, opt_class; chunking
+    training: !include:<repo>/hparams/probe/tuned.yaml {}      # protocol (tuned | paper) and
+    features: !include:<repo>/hparams/probe/features.yaml {}   # its settings; chunking
     heads:                                                      # name -> block with `head`
         linear: !include:<repo>/hparams/probe/linear.yaml {}
         mlp: !include:<repo>/hparams/probe/mlp.yaml {}
@@ -35,6 +35,8 @@ The tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be in
 
 Features are cached under ``DIR/features`` (``--cache`` to share a cache between
 commands); probe runs live in ``DIR/runs/...`` and resume when a command is rerun.
+The protocols (``tuned``, the default, and the paper's ``paper``) are described in
+:mod:`semisupcon_recipe.probe_tuning`; the results name the protocol that produced them.
 
 This module keeps torch and SpeechBrain imports inside functions, so building the
 command-line parser stays quick.
@@ -56,12 +58,12 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 if TYPE_CHECKING:
     from semisupcon_recipe.checkpoints import LoadedEncoder
     from semisupcon_recipe.features import CorruptionSpec
+    from semisupcon_recipe.probe import ProbeData
 
 logger = logging.getLogger(__name__)
 
 TASK_KINDS = ("multilabel", "multiclass", "regression")
 TASK_FIELDS = ("name", "kind", "train", "valid", "test")
-TRAINING_FIELDS = ("batch_size", "max_epochs", "patience", "opt_class")
 FEATURE_FIELDS = ("chunk_len", "max_chunks", "extract_batch_size", "shard_size", "num_workers", "corruption_seed")
 CLEAN = "clean"
 
@@ -113,21 +115,85 @@ def _require(mapping: object, keys: Sequence[str], where: str) -> dict:
     return dict(mapping)
 
 
+def parse_settings(document: Mapping, where: str) -> ProbeSettings:
+    """Check the ``training``, ``features``, ``heads`` and ``seeds`` blocks of a tasks file or recipe.
+
+    ``training`` holds a ``protocol`` (``tuned`` or ``paper``, see
+    :mod:`semisupcon_recipe.probe_tuning`) and that protocol's entries.
+
+    Example
+    -------
+    >>> from semisupcon_recipe.probe import ProbeHead
+    >>> settings = parse_settings({"training": {"protocol": "tuned", "max_iterations": 100,
+    ...                                         "grid": {"weight_decay": [0.001, 0.01]}},
+    ...                            "features": dict.fromkeys(FEATURE_FIELDS), "heads": {"linear": ProbeHead},
+    ...                            "seeds": [1, 2]}, "tasks.yaml")
+    >>> settings.training["protocol"], settings.seeds
+    ('tuned', [1, 2])
+    """
+    from semisupcon_recipe.probe_tuning import PROTOCOL_FIELDS, check_grid
+
+    document = _require(document, ("training", "features", "heads", "seeds"), where)
+    training = _require(document["training"], ("protocol",), f"{where}: training")
+    protocol = training["protocol"]
+    if protocol not in PROTOCOL_FIELDS:
+        raise TasksFileError(f"{where}: training: protocol {protocol!r} is not one of {sorted(PROTOCOL_FIELDS)}; "
+                             f"include hparams/probe/tuned.yaml (default) or hparams/probe/paper.yaml")
+    training = _require(training, PROTOCOL_FIELDS[protocol], f"{where}: training ({protocol} protocol)")
+    if protocol == "tuned" and check_grid(training["grid"]):
+        raise TasksFileError(f"{where}: training: grid: {'; '.join(check_grid(training['grid']))}")
+    features = _require(document["features"], FEATURE_FIELDS, f"{where}: features")
+    if not isinstance(document["heads"], Mapping) or not document["heads"]:
+        raise TasksFileError(f"{where}: heads must map names to heads, e.g. linear: !include:.../linear.yaml {{}}")
+    heads = {str(name): _head_factory(block, f"{where}: heads: {name}") for name, block in document["heads"].items()}
+    seeds = document["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(seed, int) for seed in seeds):
+        raise TasksFileError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}")
+    return ProbeSettings(training, features, heads, list(seeds))
+
+
+def parse_task(entry: object, where: str) -> ProbeTask:
+    """Check one task entry (``name``, ``kind``, ``train``, ``valid``, ``test``, optional
+    ``select_on`` and ``replacements``) and return it as a :class:`ProbeTask`.
+
+    Example
+    -------
+    >>> parse_task({"name": "gtzan", "kind": "multiclass", "train": "a.csv", "valid": "b.csv", "test": "c.csv",
+    ...             "select_on": None}, "tasks.yaml: tasks[0]").select_on
+    'accuracy'
+    """
+    from semisupcon_recipe.metrics import KEY_METRIC, METRICS_BY_KIND
+
+    entry = _require(entry, TASK_FIELDS, where)
+    name, kind = str(entry["name"]), entry["kind"]
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise TasksFileError(f"{where}: task name {name!r} must use letters, digits, '_', '-' or '.' (it names folders)")
+    if kind not in TASK_KINDS:
+        raise TasksFileError(f"{where} ({name}): kind {kind!r} is not one of {TASK_KINDS}")
+    allowed = METRICS_BY_KIND[kind] + ((KEY_METRIC,) if kind == "multiclass" else ())
+    select_on = entry.get("select_on") or METRICS_BY_KIND[kind][0]
+    if select_on not in allowed:
+        raise TasksFileError(f"{where} ({name}): select_on {select_on!r} is not a {kind} metric; use one of {allowed}")
+    manifests = {split: str(entry[split]) for split in ("train", "valid", "test")}
+    return ProbeTask(name, kind, manifests, select_on, dict(entry.get("replacements") or {}))
+
+
 def load_tasks_file(path: str | Path) -> tuple[ProbeSettings, list[ProbeTask]]:
     """Read and check a tasks file (format in the module docstring).
 
     Raises
     ------
     TasksFileError
-        A missing entry, an unknown kind, a duplicate task name or a bad ``select_on``;
-        the message names the file and the task.
+        A missing entry, an unknown kind or protocol, a duplicate task name or a bad
+        ``select_on``; the message names the file and the task.
 
     Example
     -------
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "tasks.yaml")
     >>> _ = open(path, "w").write('''
-    ... training: {batch_size: 64, max_epochs: 100, patience: 10, opt_class: !name:torch.optim.Adam {lr: 0.0003}}
+    ... training: {protocol: paper, batch_size: 64, max_epochs: 100, patience: 10,
+    ...            opt_class: !name:torch.optim.Adam {lr: 0.0003}}
     ... features: {chunk_len: null, max_chunks: 64, extract_batch_size: 32, shard_size: 256,
     ...            num_workers: 0, corruption_seed: 0}
     ... heads: {linear: !name:semisupcon_recipe.probe.ProbeHead {hidden_size: 0}}
@@ -141,42 +207,22 @@ def load_tasks_file(path: str | Path) -> tuple[ProbeSettings, list[ProbeTask]]:
     """
     from hyperpyyaml import load_hyperpyyaml
 
-    from semisupcon_recipe.metrics import KEY_METRIC, METRICS_BY_KIND
-
     path = Path(path)
     if not path.is_file():
         raise TasksFileError(f"tasks file {path} does not exist")
     with open(path, encoding="utf-8") as stream:
         document = load_hyperpyyaml(stream)
     document = _require(document, ("training", "features", "heads", "seeds", "tasks"), f"tasks file {path}")
-    training = _require(document["training"], TRAINING_FIELDS, f"{path}: training")
-    features = _require(document["features"], FEATURE_FIELDS, f"{path}: features")
-    if not isinstance(document["heads"], Mapping) or not document["heads"]:
-        raise TasksFileError(f"{path}: heads must map names to heads, e.g. linear: !include:.../linear.yaml {{}}")
-    heads = {str(name): _head_factory(block, f"{path}: heads: {name}") for name, block in document["heads"].items()}
-    seeds = document["seeds"]
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(seed, int) for seed in seeds):
-        raise TasksFileError(f"{path}: seeds must be a non-empty list of integers, got {seeds!r}")
+    settings = parse_settings(document, str(path))
     if not isinstance(document["tasks"], list) or not document["tasks"]:
         raise TasksFileError(f"{path}: tasks must be a non-empty list of tasks")
     tasks = []
     for index, entry in enumerate(document["tasks"]):
-        where = f"{path}: tasks[{index}]"
-        entry = _require(entry, TASK_FIELDS, where)
-        name, kind = str(entry["name"]), entry["kind"]
-        if not re.fullmatch(r"[\w.-]+", name):
-            raise TasksFileError(f"{where}: task name {name!r} must use letters, digits, '_', '-' or '.' (it names folders)")
-        if kind not in TASK_KINDS:
-            raise TasksFileError(f"{where} ({name}): kind {kind!r} is not one of {TASK_KINDS}")
-        allowed = METRICS_BY_KIND[kind] + ((KEY_METRIC,) if kind == "multiclass" else ())
-        select_on = entry.get("select_on") or METRICS_BY_KIND[kind][0]
-        if select_on not in allowed:
-            raise TasksFileError(f"{where} ({name}): select_on {select_on!r} is not a {kind} metric; use one of {allowed}")
-        if any(task.name == name for task in tasks):
-            raise TasksFileError(f"{where}: task name {name!r} is used twice")
-        manifests = {split: str(entry[split]) for split in ("train", "valid", "test")}
-        tasks.append(ProbeTask(name, kind, manifests, select_on, dict(entry.get("replacements") or {})))
-    return ProbeSettings(training, features, heads, list(seeds)), tasks
+        task = parse_task(entry, f"{path}: tasks[{index}]")
+        if any(other.name == task.name for other in tasks):
+            raise TasksFileError(f"{path}: tasks[{index}]: task name {task.name!r} is used twice")
+        tasks.append(task)
+    return settings, tasks
 
 
 # ----------------------------------------------------------------------------------
@@ -254,8 +300,25 @@ def probe_task(
     dict
         Head name -> the results of its runs (one per seed).
     """
+    data, chunk_len = task_data(encoder, task, settings, cache_root, device, corruption)
+    return probe_data(data, task, settings, runs_folder, device, heads,
+                      extra_results={"chunk_len": chunk_len, **dict(extra_results or {})})
+
+
+def task_data(
+    encoder: LoadedEncoder,
+    task: ProbeTask,
+    settings: ProbeSettings,
+    cache_root: str | Path,
+    device: str,
+    corruption: CorruptionSpec | None = None,
+) -> tuple[ProbeData, int]:
+    """Cached chunk features of a task's three manifests as probe datasets, and the chunk length.
+
+    ``settings.features["chunk_len"]`` null means the encoder's clip length.
+    """
     from semisupcon_recipe.features import extract_embeddings
-    from semisupcon_recipe.probe import SPLITS, probe_datasets, train_probe
+    from semisupcon_recipe.probe import SPLITS, probe_datasets
 
     chunk_len = settings.features["chunk_len"] or encoder.clip_len
     features = {
@@ -274,23 +337,39 @@ def probe_task(
         )
         for split in SPLITS
     }
-    data = probe_datasets(task.kind, features, task.manifests, task.replacements)
+    return probe_datasets(task.kind, features, task.manifests, task.replacements), chunk_len
+
+
+def probe_data(
+    data: ProbeData,
+    task: ProbeTask,
+    settings: ProbeSettings,
+    runs_folder: str | Path,
+    device: str,
+    heads: Sequence[str] | None = None,
+    extra_results: Mapping[str, object] | None = None,
+) -> dict[str, list[dict]]:
+    """Train and test every (head, seed) probe of one task on features already in memory.
+
+    The protocol is ``settings.training["protocol"]``
+    (:func:`semisupcon_recipe.probe_tuning.run_protocol`); runs go to
+    ``<runs_folder>/<head>/seed_<seed>/``. Returns head name -> results per seed.
+    """
+    from semisupcon_recipe.probe_tuning import run_protocol
+
     results: dict[str, list[dict]] = {}
     for head_name in heads or list(settings.heads):
         results[head_name] = [
-            train_probe(
+            run_protocol(
                 data,
                 head_factory=settings.heads[head_name],
-                opt_class=settings.training["opt_class"],
+                training=settings.training,
                 select_on=task.select_on,
-                batch_size=settings.training["batch_size"],
-                max_epochs=settings.training["max_epochs"],
-                patience=settings.training["patience"],
                 seed=seed,
                 output_folder=Path(runs_folder) / head_name / f"seed_{seed}",
                 task_name=task.name,
                 device=device,
-                extra_results={"head_name": head_name, "chunk_len": chunk_len, **dict(extra_results or {})},
+                extra_results={"head_name": head_name, **dict(extra_results or {})},
             )
             for seed in settings.seeds
         ]
@@ -428,6 +507,7 @@ def evaluate_encoder(
         "command": command,
         "encoder": {"checkpoint": str(checkpoint), "weights": str(encoder.weights), "spec": str(encoder.spec)},
         "tasks_file": str(tasks_file),
+        "protocol": settings.training["protocol"],
         "seeds": settings.seeds,
         "tasks": [],
     }
@@ -449,6 +529,8 @@ def evaluate_encoder(
 
 def results_markdown(results: Mapping) -> str:
     """The ``results.md`` of :func:`evaluate_encoder`: one row per task, head and metric."""
+    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+
     rows, notes = [], []
     for task in results["tasks"]:
         for head, summary in task["heads"].items():
@@ -471,7 +553,9 @@ def results_markdown(results: Mapping) -> str:
         "",
         f"Encoder: `{results['encoder']['weights']}` (spec `{results['encoder']['spec']}`)",
         "",
-        "Test scores of the best validation checkpoint, mean ± standard deviation over seeds.",
+        f"Protocol: {PROTOCOL_DESCRIPTIONS[results['protocol']]}.",
+        "",
+        "Test scores of the probe chosen on the validation split, mean ± standard deviation over seeds.",
         "",
         markdown_table(["Task", "Kind", "Head", "Metric", "Test", "Valid", "Seeds"], rows),
     ]
@@ -563,6 +647,7 @@ def robustness(
     unknown = [name for name in corruptions if name not in CORRUPTIONS]
     if unknown:
         raise ValueError(f"unknown corruption(s) {unknown}; available: {sorted(CORRUPTIONS)}")
+    corruption_params = corruption_parameters(settings.features, corruptions, tasks_file)
     bad = [severity for severity in severities if severity not in SEVERITIES]
     if bad:
         raise ValueError(f"severities {bad} are outside {list(SEVERITIES)}")
@@ -584,7 +669,8 @@ def robustness(
                 if severity == 0 and clean is not None:
                     scores[name][label]["0"] = clean
                     continue
-                spec = None if severity == 0 else CorruptionSpec(name, severity, settings.features["corruption_seed"])
+                spec = None if severity == 0 else CorruptionSpec(name, severity, settings.features["corruption_seed"],
+                                                                 params=corruption_params[name])
                 condition = CLEAN if spec is None else spec.tag
                 logger.info("robustness: %s, %s, %s", label, task.name, condition)
                 runs = probe_task(
@@ -602,8 +688,10 @@ def robustness(
         "task": {"name": task.name, "kind": task.kind, "manifests": task.manifests},
         "metric": metric,
         "head": head,
+        "protocol": settings.training["protocol"],
         "seeds": settings.seeds,
         "severities": severities,
+        "corruption_params": corruption_params,
         "encoders": encoders,
         "scores": scores,
         "plots": {name: f"plots/{name}.png" for name in corruptions},
@@ -613,6 +701,25 @@ def robustness(
     write_json(out / "robustness.json", results)
     (out / "robustness.md").write_text(robustness_markdown(results), encoding="utf-8")
     return results
+
+
+def corruption_parameters(features: Mapping, corruptions: Sequence[str], tasks_file: str | Path) -> dict[str, dict]:
+    """Parameters of each named corruption from the features block's ``corruptions`` entry.
+
+    ``hparams/probe/features.yaml`` includes ``hparams/augment/corruptions.yaml`` there;
+    a corruption without a block keeps the defaults of
+    :mod:`semisupcon_recipe.corruptions`.
+
+    Example
+    -------
+    >>> corruption_parameters({"corruptions": {"distortion": {"drive_db": 12.0}}}, ["distortion", "reverb"], "t.yaml")
+    {'distortion': {'drive_db': 12.0}, 'reverb': {}}
+    """
+    blocks = features.get("corruptions") or {}
+    if not isinstance(blocks, Mapping) or not all(isinstance(block, Mapping) for block in blocks.values()):
+        raise TasksFileError(f"{tasks_file}: features: corruptions must map corruption names to parameter blocks "
+                             f"(see hparams/augment/corruptions.yaml)")
+    return {name: dict(blocks.get(name) or {}) for name in corruptions}
 
 
 def _pick_task(tasks: Sequence[ProbeTask], task_name: str | None, tasks_file: str | Path) -> ProbeTask:
@@ -633,6 +740,8 @@ def _folder_name(label: str) -> str:
 
 def robustness_markdown(results: Mapping) -> str:
     """The ``robustness.md`` of :func:`robustness`: one table per corruption."""
+    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+
     severities = results["severities"]
     lines = [
         "# Robustness",
@@ -642,6 +751,8 @@ def robustness_markdown(results: Mapping) -> str:
         f"Task `{results['task']['name']}` ({results['task']['kind']}), head `{results['head']}`, "
         f"test {results['metric']} (mean ± standard deviation over seeds {results['seeds']}) of a probe "
         f"trained and tested on corrupted audio; severity 0 is the clean audio.",
+        "",
+        f"Protocol: {PROTOCOL_DESCRIPTIONS[results['protocol']]}.",
     ]
     for name, by_encoder in results["scores"].items():
         rows = []

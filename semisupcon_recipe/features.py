@@ -151,17 +151,25 @@ class CorruptionSpec:
     """A corruption of :mod:`semisupcon_recipe.corruptions` applied to every track.
 
     Each track gets its own deterministic seed derived from ``seed`` and its ID.
+    ``params`` are the corruption's parameters (the block of
+    ``hparams/augment/corruptions.yaml``; empty: the function's defaults); they are part
+    of the feature-cache key.
 
     Example
     -------
     >>> spec = CorruptionSpec("reverb", 2, seed=0)
     >>> spec.tag, spec.track_seed("a") == spec.track_seed("a") != spec.track_seed("b")
     ('reverb-s2', True)
+    >>> wave = torch.linspace(-1, 1, 800)
+    >>> louder = CorruptionSpec("distortion", 2, params={"drive_db": 20.0}).apply(wave, 8000, "a")
+    >>> bool((louder - CorruptionSpec("distortion", 2).apply(wave, 8000, "a")).abs().max() > 0.01)
+    True
     """
 
     name: str
     severity: int
     seed: int = 0
+    params: Mapping[str, object] = field(default_factory=dict, hash=False)
 
     @property
     def tag(self) -> str:
@@ -179,7 +187,8 @@ class CorruptionSpec:
         from semisupcon_recipe.corruptions import corrupt
 
         try:
-            corrupted = corrupt(waveform, sample_rate, self.name, self.severity, self.track_seed(item_id))
+            corrupted = corrupt(waveform, sample_rate, self.name, self.severity, self.track_seed(item_id),
+                                **self.params)
         except Exception as error:
             raise RuntimeError(f"corruption {self.tag} failed on track {item_id!r}: {error}") from error
         return torch.as_tensor(corrupted, dtype=torch.float32).reshape(-1)  # (T,)

@@ -217,6 +217,9 @@ class ProbeData:
         ``(mean chunk embedding (D,), target)`` per track.
     embedding_dim : int
         ``D``.
+    train_tracks : TensorDataset or None
+        ``(mean chunk embedding (D,), target)`` per training track (the tuned protocol
+        of :mod:`semisupcon_recipe.probe_tuning` trains on these).
     target_mean, target_std : torch.Tensor or None
         Regression standardization (training tracks), ``(K,)`` each.
     summary : dict
@@ -229,6 +232,7 @@ class ProbeData:
     valid: TensorDataset
     test: TensorDataset
     embedding_dim: int
+    train_tracks: TensorDataset | None = None
     target_mean: torch.Tensor | None = None
     target_std: torch.Tensor | None = None
     summary: dict = field(default_factory=dict)
@@ -312,7 +316,7 @@ def probe_datasets(
             "(reported in results.json under data.%s.labels_not_in_train)",
             manifests[split], names, split, manifests["train"], split,
         )
-    tensors, summary = {}, {}
+    tensors, track_tensors, summary = {}, {}, {}
     for split in SPLITS:
         split_features = features[split]
         keep, dropped = _labeled_subset(split_features, cells[split], kind)
@@ -323,6 +327,7 @@ def probe_datasets(
             for index in keep
         ])  # (M,) or (M, C)
         keep_index = torch.tensor(keep, dtype=torch.long)
+        track_tensors[split] = [split_features.track_means()[keep_index], targets]  # (M', D), (M',) or (M', C)
         if split == "train":
             track_of_chunk = split_features.track_index()  # (N,)
             position = torch.full((len(split_features.ids),), -1, dtype=torch.long)
@@ -331,7 +336,7 @@ def probe_datasets(
             inputs = split_features.chunks[chunk_mask]  # (N', D)
             targets = targets[position[track_of_chunk[chunk_mask]]]  # (N',) or (N', C)
         else:
-            inputs = split_features.track_means()[keep_index]  # (M', D)
+            inputs, targets = track_tensors[split]
         tensors[split] = [inputs, targets]
         summary[split] = {**split_features.summary(), "unlabeled_dropped": dropped, "examples": len(inputs)}
         if split in unseen:
@@ -347,6 +352,7 @@ def probe_datasets(
         target_std = torch.where(target_std > 0, target_std, torch.ones_like(target_std))
         for split in SPLITS:
             tensors[split][1] = (tensors[split][1] - target_mean) / target_std
+        track_tensors["train"][1] = (track_tensors["train"][1] - target_mean) / target_std
     return ProbeData(
         kind=kind,
         vocabulary=vocabulary,
@@ -354,6 +360,7 @@ def probe_datasets(
         valid=TensorDataset(*tensors["valid"]),
         test=TensorDataset(*tensors["test"]),
         embedding_dim=int(features["train"].chunks.shape[1]),
+        train_tracks=TensorDataset(*track_tensors["train"]),
         target_mean=target_mean,
         target_std=target_std,
         summary=summary,

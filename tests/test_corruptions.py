@@ -1,5 +1,6 @@
 """The robustness corruption suite: each corruption changes the audio as named, keeps the length."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,10 +8,14 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.corruptions import CORRUPTIONS, SEVERITIES, corrupt, item_seed
+from semisupcon_recipe.corruptions import CORRUPTIONS, corrupt, item_seed
+from semisupcon_recipe.evaluate import corruption_parameters
+from semisupcon_recipe.features import CorruptionSpec, FeatureCache
+from semisupcon_recipe.manifest import write_manifest
 
 RATE = 16000
-CORRUPTIONS_YAML = Path(__file__).resolve().parents[1] / "hparams" / "augment" / "corruptions.yaml"
+REPO = Path(__file__).resolve().parents[1]
+CORRUPTIONS_YAML = REPO / "hparams" / "augment" / "corruptions.yaml"
 RANDOM_DRAWS = ("chain", "time_stretch", "splice_out")
 
 
@@ -167,11 +172,37 @@ def test_item_seed_is_stable_and_distinct():
     assert len({item_seed(f"track{i}", 0) for i in range(100)}) == 100
 
 
-def test_yaml_names_every_corruption_with_valid_parameters(music):
-    hparams = load_hyperpyyaml(CORRUPTIONS_YAML.read_text())
-    assert hparams["corruption_names"] == list(CORRUPTIONS)
-    assert tuple(hparams["corruption_severities"]) == SEVERITIES
-    assert set(hparams["corruption_params"]) == set(CORRUPTIONS)
+def test_yaml_holds_every_corruption_with_the_code_defaults(music):
+    blocks = load_hyperpyyaml(CORRUPTIONS_YAML.read_text())
+    assert list(blocks) == list(CORRUPTIONS)
     for name in ("distortion", "bit_crush", "compression"):
-        from_yaml = corrupt(music, RATE, name, 2, 0, **hparams["corruption_params"][name])
+        from_yaml = corrupt(music, RATE, name, 2, 0, **blocks[name])
         assert np.array_equal(from_yaml, corrupt(music, RATE, name, 2, 0))  # yaml = code defaults
+
+
+def spec_from_hparams(hparams: Path, name: str) -> CorruptionSpec:
+    """The corruption ``semisupcon robustness`` builds from a tasks file including ``hparams/probe/features.yaml``."""
+    with open(hparams / "probe" / "features.yaml", encoding="utf-8") as stream:
+        features = load_hyperpyyaml(stream)
+    params = corruption_parameters(features, [name], "tasks.yaml")[name]
+    return CorruptionSpec(name, 2, features["corruption_seed"], params=params)
+
+
+def test_editing_the_yaml_changes_the_corrupted_audio_and_the_feature_cache_key(music, tmp_path):
+    edited_hparams = tmp_path / "hparams"
+    shutil.copytree(REPO / "hparams", edited_hparams)
+    path = edited_hparams / "augment" / "corruptions.yaml"
+    path.write_text(path.read_text().replace("drive_db: 9.0", "drive_db: 18.0"))
+    original, edited = spec_from_hparams(REPO / "hparams", "distortion"), spec_from_hparams(edited_hparams, "distortion")
+    assert (original.params, edited.params) == ({"drive_db": 9.0}, {"drive_db": 18.0})
+    waveform = torch.from_numpy(music)  # (T,)
+    expected = corrupt(music, RATE, "distortion", 2, edited.track_seed("a"), drive_db=18.0)
+    assert np.array_equal(edited.apply(waveform, RATE, "a").numpy(), expected)
+    assert not torch.equal(edited.apply(waveform, RATE, "a"), original.apply(waveform, RATE, "a"))
+
+    encoder = torch.nn.Linear(4, 4)
+    encoder.sample_rate, encoder.embedding_dim = RATE, 4
+    manifest = tmp_path / "m.csv"
+    write_manifest(manifest, [{"ID": "a", "duration": 1.0, "wav": "a.wav"}])
+    folders = {FeatureCache(encoder, manifest, tmp_path / "cache", 4, 1, corruption=spec).folder for spec in (original, edited)}
+    assert len(folders) == 2  # features of the old parameters are never reused

@@ -33,11 +33,18 @@ REPO = Path(__file__).resolve().parents[1]
 PROBE_BLOCKS = REPO / "hparams" / "probe"
 
 
-def write_tasks_file(path: Path, tasks: list[dict], seeds: list[int], heads: tuple[str, ...] = ("linear", "mlp")) -> Path:
+TEST_SIZED = {
+    "tuned": "{max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}",
+    "paper": f"{{batch_size: 16, max_epochs: 12, patience: 3, lr: {LEARNING_RATE}}}",
+}
+
+
+def write_tasks_file(path: Path, tasks: list[dict], seeds: list[int], heads: tuple[str, ...] = ("linear", "mlp"),
+                     protocol: str = "tuned") -> Path:
     """A tasks yaml that includes the shared probe blocks with test-sized overrides."""
     lines = [
-        f"training: !include:{PROBE_BLOCKS / 'training.yaml'}",
-        f"    {{batch_size: 16, max_epochs: 12, patience: 3, lr: {LEARNING_RATE}}}",
+        f"training: !include:{PROBE_BLOCKS / (protocol + '.yaml')}",
+        f"    {TEST_SIZED[protocol]}",
         f"features: !include:{PROBE_BLOCKS / 'features.yaml'} {{}}",
         "heads:",
         *[f"    {head}: !include:{PROBE_BLOCKS / (head + '.yaml')} {{}}" for head in heads],
@@ -77,7 +84,7 @@ def test_tasks_file_errors_name_the_file_and_the_task(tmp_path):
     good = planted_task(manifests)
     settings, tasks = load_tasks_file(write_tasks_file(tmp_path / "ok.yaml", [good], seeds=[1, 2]))
     assert list(settings.heads) == ["linear", "mlp"] and settings.seeds == [1, 2]
-    assert settings.training["patience"] == 3 and settings.training["batch_size"] == 16
+    assert settings.training["max_iterations"] == 200 and settings.training["grid"]["weight_decay"] == [0.0001, 0.01]
     assert settings.features["max_chunks"] == 64 and settings.features["chunk_len"] is None
     assert tasks[0].select_on == "accuracy" and tasks[0].manifests["test"] == str(manifests["test"])
     cases = {
@@ -89,17 +96,25 @@ def test_tasks_file_errors_name_the_file_and_the_task(tmp_path):
         path = write_tasks_file(tmp_path / f"{name}.yaml", [task], seeds=[1])
         with pytest.raises(TasksFileError, match=message):
             load_tasks_file(path)
+    for name, (override, message) in {
+        "protocol": ("{protocol: hear}", r"training: protocol 'hear' is not one of \['paper', 'tuned'\]"),
+        "grid": ("{grid: {weight_decay: []}}", r"training: grid: weight_decay must be a non-empty list"),
+    }.items():
+        path = write_tasks_file(tmp_path / f"{name}.yaml", [good], seeds=[1])
+        path.write_text(path.read_text().replace(TEST_SIZED["tuned"], override))
+        with pytest.raises(TasksFileError, match=message):
+            load_tasks_file(path)
     with pytest.raises(TasksFileError, match="used twice"):
         load_tasks_file(write_tasks_file(tmp_path / "twice.yaml", [good, good], seeds=[1]))
     with pytest.raises(TasksFileError, match="does not exist"):
         load_tasks_file(tmp_path / "nowhere.yaml")
 
 
-def test_the_example_tasks_file_loads_with_the_paper_protocol():
+def test_the_example_tasks_file_loads_with_the_tuned_protocol():
     settings, tasks = load_tasks_file(REPO / "recipes" / "Generic" / "probe" / "hparams" / "tasks_example.yaml")
     assert [task.name for task in tasks][:2] == ["gtzan", "mtg_top50"]
     assert tasks[1].manifests["test"] == "results/MTG-Jamendo/manifests/test_top50tags.csv"
-    assert settings.training["batch_size"] == 64 and settings.training["patience"] >= 1
+    assert settings.training["protocol"] == "tuned" and len(settings.training["grid"]["weight_decay"]) >= 5
     assert settings.heads["mlp"](input_size=512, num_outputs=10).layers[0].out_features == 512
 
 
@@ -108,7 +123,7 @@ def test_results_markdown_is_a_well_formed_table():
            "valid": {"roc_auc": 0.8, "pr_auc": 0.4, "loss": 0.2}}
     summary = {"test": {"roc_auc": {"mean": 0.9, "std": 0.0, "values": [0.9]}, "pr_auc": {"mean": 0.5, "std": 0.0, "values": [0.5]}},
                "valid": {"roc_auc": {"mean": 0.8, "std": 0.0, "values": [0.8]}, "pr_auc": {"mean": 0.4, "std": 0.0, "values": [0.4]}}}
-    results = {"command": "semisupcon evaluate --encoder x", "encoder": {"weights": "w", "spec": "s"},
+    results = {"command": "semisupcon evaluate --encoder x", "encoder": {"weights": "w", "spec": "s"}, "protocol": "paper",
                "tasks": [{"name": "mtat", "kind": "multilabel", "select_on": "roc_auc",
                           "heads": {"linear": {**summary, "runs": [run]}}}]}
     text = results_markdown(results)
@@ -116,6 +131,7 @@ def test_results_markdown_is_a_well_formed_table():
     assert len(table) == 4 and all(line.count("|") == 8 for line in table)
     assert "| mtat | multilabel | linear | roc_auc (selection) | 0.9000 | 0.8000 | 1 |" in table
     assert "left out of the macro averages: harp" in text and "`semisupcon evaluate --encoder x`" in text
+    assert "Protocol: paper (" in text
 
 
 def test_short_labels_and_argument_parsing():
@@ -166,6 +182,9 @@ def test_evaluate_command_writes_results_for_every_task_head_and_seed(tmp_path, 
         for head in task["heads"].values():
             assert len(head["runs"]) == 2 and len(head["test"][metric]["values"]) == 2
             assert [run["seed"] for run in head["runs"]] == [1, 2]
+            for run in head["runs"]:
+                assert run["protocol"] == "tuned" and run["valid"][metric] == max(entry[metric] for entry in run["grid"])
+                assert run["config"] in [{key: entry[key] for key in run["config"]} for entry in run["grid"]]
     assert planted["heads"]["linear"]["test"]["accuracy"]["mean"] >= 0.9
     assert pitch_task["heads"]["mlp"]["test"]["r2"]["mean"] >= 0.5
     # the four (head, seed) runs of a task share one extraction per split
@@ -174,7 +193,7 @@ def test_evaluate_command_writes_results_for_every_task_head_and_seed(tmp_path, 
     markdown = (out / "results.md").read_text()
     rows = [line for line in markdown.splitlines() if re.match(r"\| (planted|pitch) \|", line)]
     assert len(rows) == 4 and all(line.count("|") == 8 for line in rows)
-    assert results["command"] in markdown and "accuracy (selection)" in markdown
+    assert results["command"] in markdown and "accuracy (selection)" in markdown and "Protocol: tuned (" in markdown
     assert "| Task | Kind | Head | Metric | Test | Valid | Seeds |" in capsys.readouterr().out
 
 

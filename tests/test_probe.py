@@ -213,7 +213,7 @@ def test_a_class_only_in_the_test_split_is_warned_about_and_reported(planted, tm
     results = run_probe(data, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "results.json").read_text())["data"]["test"]["labels_not_in_train"] == ["unheard"]
     summary = {stage: {"accuracy": {"mean": 0.5, "std": 0.0, "values": [0.5]}} for stage in ("test", "valid")}
-    text = results_markdown({"command": "c", "encoder": {"weights": "w", "spec": "s"}, "tasks": [
+    text = results_markdown({"command": "c", "protocol": "paper", "encoder": {"weights": "w", "spec": "s"}, "tasks": [
         {"name": "planted", "kind": "multiclass", "select_on": "accuracy", "heads": {"linear": {**summary, "runs": [results]}}}]})
     assert "planted / linear: label(s) of the test split absent from the training split (the probe cannot learn them): unheard" in text
 
@@ -391,41 +391,87 @@ def test_heads_and_early_stopper():
 # The recipe
 # ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("head, hidden_size", [("linear", 0), ("mlp", 512)])
-def test_recipe_yaml_builds_the_paper_protocol(head, hidden_size, tmp_path):
+def test_recipe_yaml_uses_the_shared_blocks_and_the_tuned_protocol(head, hidden_size, tmp_path):
     from hyperpyyaml import load_hyperpyyaml
 
     required = {"pretrained_encoder": "x", "task_kind": "multilabel", "output_folder": str(tmp_path),
-                **{f"{split}_manifest": f"{split}.csv" for split in SPLITS}}
-    with open(REPO / "recipes" / "Generic" / "probe" / "hparams" / f"probe_{head}.yaml") as stream:
+                "head_name": head, **{f"{split}_manifest": f"{split}.csv" for split in SPLITS}}
+    with open(REPO / "recipes" / "Generic" / "probe" / "hparams" / "probe.yaml") as stream:
         hparams = load_hyperpyyaml(stream, required)
-    assert hparams["encoder"].sample_rate == 22050 and hparams["encoder"].embedding_dim == 512
-    assert hparams["features"]["chunk_len"] == 59049 and hparams["features"]["max_chunks"] == 64
-    training = hparams["training"]
-    assert (training["batch_size"], training["lr"], training["weight_decay"]) == (64, 3e-4, 1e-6)
-    assert hparams["epoch_counter"].patience == training["patience"]
+    assert hparams["features"]["chunk_len"] is None and hparams["features"]["max_chunks"] == 64
+    assert hparams["training"]["protocol"] == "tuned" and hparams["encoder_spec"] is None
     probe_head = hparams["probe"]["head"](input_size=512, num_outputs=50)
     assert (len(probe_head.layers) > 1) == bool(hidden_size)
-    optimizer = training["opt_class"](probe_head.parameters())
-    assert isinstance(optimizer, torch.optim.Adam) and optimizer.defaults["lr"] == 3e-4
+
+
+def run_probe_recipe(monkeypatch, encoder_folder: Path, manifests: dict, out: Path, *extra: str) -> dict:
+    """Run recipes/Generic/probe/train.py as a user does; returns its results.json."""
+    recipe = REPO / "recipes" / "Generic" / "probe" / "train.py"
+    hparams = REPO / "recipes" / "Generic" / "probe" / "hparams" / "probe.yaml"
+    overrides = [
+        f"--pretrained_encoder={encoder_folder}", "--task_kind=multiclass", "--task_name=planted",
+        f"--output_folder={out}", f"--feature_cache={out / 'cache'}", "--device=cpu", "--noprogressbar",
+        "--training={max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}",
+        *[f"--{split}_manifest={manifests[split]}" for split in SPLITS], *extra,
+    ]
+    monkeypatch.setattr(sys, "argv", [str(recipe), str(hparams), *overrides])
+    runpy.run_path(str(recipe), run_name="__main__")
+    return json.loads(next(out.glob("*/seed_1/results.json")).read_text())
 
 
 @pytest.mark.slow
 def test_probe_recipe_runs_end_to_end_and_reuses_features(planted, tmp_path, monkeypatch):
-    checkpoint_folder = tmp_path / "pretrained"
-    save_checkpoint(tiny_encoder(), checkpoint_folder)
-    recipe = REPO / "recipes" / "Generic" / "probe" / "train.py"
-    hparams = REPO / "recipes" / "Generic" / "probe" / "hparams" / "probe_mlp.yaml"
-    overrides = [
-        f"--pretrained_encoder={checkpoint_folder}", "--task_kind=multiclass", "--task_name=planted",
-        f"--output_folder={tmp_path / 'out'}", f"--feature_cache={tmp_path / 'cache'}",
-        f"--sample_rate={SAMPLE_RATE}", "--device=cpu", "--noprogressbar",
-        "--encoder_block={channels: [8, 8, 8, 16], kernel: 4, embedding_dim: 16, projection_hidden: 16, projection_dim: 8}",
-        f"--features={{chunk_len: {CHUNK_LEN}}}", f"--training={{max_epochs: 20, patience: 5, lr: {LEARNING_RATE}}}",
-        *[f"--{split}_manifest={planted['manifests'][split]}" for split in SPLITS],
-    ]
-    monkeypatch.setattr(sys, "argv", [str(recipe), str(hparams), *overrides])
-    runpy.run_path(str(recipe), run_name="__main__")
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["head"] == "mlp" and results["test"]["accuracy"] >= 0.9
-    assert (tmp_path / "out" / "hyperparams.yaml").is_file() and list((tmp_path / "out" / "save").glob("CKPT+*"))
-    assert len(list((tmp_path / "cache").glob("clean-*"))) == 3
+    encoder_folder = tmp_path / "pretrained"
+    save_checkpoint(tiny_encoder(), encoder_folder)
+    write_spec(encoder_folder)
+    results = run_probe_recipe(monkeypatch, encoder_folder, planted["manifests"], tmp_path / "out", "--head_name=mlp")
+    assert results["head_name"] == "mlp" and results["protocol"] == "tuned" and results["test"]["accuracy"] >= 0.9
+    assert results["chunk_len"] == CHUNK_LEN  # chunk_len: null is the clip length of the encoder spec
+    assert (tmp_path / "out" / "hyperparams.yaml").is_file() and (tmp_path / "out" / "mlp" / "seed_1" / "probe.ckpt").is_file()
+    assert len(list((tmp_path / "out" / "cache").glob("clean-*"))) == 3
+
+
+TDNN_SPEC = f"""sample_rate: {SAMPLE_RATE}
+clip_len: 1000
+embedding_dim: 16
+encoder: !new:semisupcon_recipe.encoders.SpeechBrainLobeEncoder
+    sample_rate: {SAMPLE_RATE}
+    embedding_dim: 16
+    features: !new:speechbrain.lobes.features.Fbank
+        n_mels: 24
+        sample_rate: {SAMPLE_RATE}
+        n_fft: 256
+    lobe: !new:speechbrain.lobes.models.Xvector.Xvector
+        in_channels: 24
+        tdnn_channels: [16, 16, 16, 16, 32]
+        lin_neurons: 16
+"""
+
+
+@pytest.mark.slow
+def test_probe_recipe_probes_an_x_vector_tdnn_run_like_semisupcon_evaluate(planted, tmp_path, monkeypatch):
+    from semisupcon_recipe.encoder_spec import load_encoder_spec
+    from semisupcon_recipe.evaluate import evaluate_encoder
+
+    encoder_folder = tmp_path / "tdnn_run"
+    encoder_folder.mkdir()
+    (encoder_folder / "encoder_spec.yaml").write_text(TDNN_SPEC)
+    torch.manual_seed(0)
+    save_checkpoint(load_encoder_spec(encoder_folder)["encoder"], encoder_folder)
+    recipe = run_probe_recipe(monkeypatch, encoder_folder, planted["manifests"], tmp_path / "recipe")
+    assert recipe["chunk_len"] == 1000 and recipe["test"]["accuracy"] >= 0.6
+
+    tasks = tmp_path / "tasks.yaml"
+    blocks = REPO / "hparams" / "probe"
+    tasks.write_text(
+        f"training: !include:{blocks / 'tuned.yaml'}\n"
+        "    {max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}\n"
+        f"features: !include:{blocks / 'features.yaml'} {{}}\n"
+        f"heads: {{linear: !include:{blocks / 'linear.yaml'} {{}}}}\nseeds: [1]\ntasks:\n"
+        f"    - {{name: planted, kind: multiclass, "
+        + ", ".join(f"{split}: {planted['manifests'][split]}" for split in SPLITS) + "}\n"
+    )
+    cli = evaluate_encoder(encoder_folder, tasks, tmp_path / "cli", cache=tmp_path / "recipe" / "cache", device="cpu")
+    # one probing path: the same features (shared cache), the same probe, the same scores
+    assert cli["tasks"][0]["heads"]["linear"]["runs"][0]["test"] == recipe["test"]
+    assert len(list((tmp_path / "recipe" / "cache").glob("clean-*"))) == 3

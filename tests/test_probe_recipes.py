@@ -151,7 +151,9 @@ def test_task_yaml_reads_the_prepared_manifests(path, task_recipes, prepared):
     manifests = [prepared_manifest(dataset, hparams[f"{split}_manifest"], prepared) for split in SPLITS]
     assert_labels_fit(task, hparams["task_kind"], hparams["select_on"], manifests)
     assert hparams["head_name"] == "linear" and hparams["probe"]["head"].keywords == {"hidden_size": 0}
-    assert hparams["features"]["chunk_len"] == hparams["encoder"].input_length
+    # the encoder comes from the run's encoder_spec.yaml, the chunk from its clip length
+    assert hparams["encoder_spec"] is None and hparams["features"]["chunk_len"] is None
+    assert hparams["training"]["protocol"] == "tuned"
 
 
 def test_task_yamls_name_each_paper_task_once(task_recipes):

@@ -49,7 +49,7 @@ def write_tasks_file(path: Path, genre: dict, tags: dict) -> Path:
     ]
     probe = REPO / "hparams" / "probe"
     path.write_text(yaml.safe_dump({"seeds": [1], "tasks": tasks}).replace(
-        "seeds:", f"training: !include:{probe / 'training.yaml'} {{}}\nfeatures: !include:{probe / 'features.yaml'} {{}}\n"
+        "seeds:", f"training: !include:{probe / 'tuned.yaml'} {{}}\nfeatures: !include:{probe / 'features.yaml'} {{}}\n"
         f"heads:\n    linear: !include:{probe / 'linear.yaml'} {{}}\nseeds:", 1))
     return path
 

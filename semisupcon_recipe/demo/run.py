@@ -62,8 +62,6 @@ class DemoSettings:
     batch_size: int = 32
     epochs: int = 6
     batches_per_epoch: int = 50
-    probe_epochs: int = 40
-    probe_patience: int = 8
     corruptions: tuple[str, ...] = ("chain", "reverb")
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
@@ -79,7 +77,7 @@ PRETRAINING_SETTINGS = (
 
 QUICK = DemoSettings(
     num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
-    batches_per_epoch=2, probe_epochs=2, probe_patience=1, corruptions=("reverb",), severities=(0, 4),
+    batches_per_epoch=2, corruptions=("reverb",), severities=(0, 4),
     extra_overrides={"tdnn_channels": [16, 16, 16, 16, 32], "embedding_dim": 32, "projection_dim": 16},
     ssl_mix_overrides={"n_mels": 20, "front_end_channels": [8, 4], "d_model": 16, "nhead": 2, "num_layers": 1,
                        "d_ffn": 32, "projection_dim": 8, "codebook_size": 32},
@@ -257,14 +255,13 @@ def write_tasks_file(settings: DemoSettings, manifests: dict, path: Path) -> Pat
         for label in PROBE_LABELS
     )
     path.write_text(
-        f"""# Probing protocol of the demo (METHOD.md section 9, sized for a 2-core CPU).
+        f"""# Probing protocol of the demo: the tuned protocol (semisupcon_recipe.probe_tuning,
+# the grid of hparams/probe/tuned.yaml).
 training:
-    batch_size: 64
-    max_epochs: {settings.probe_epochs}
-    patience: {settings.probe_patience}
-    opt_class: !name:torch.optim.Adam
-        lr: 0.001
-        weight_decay: 0.000001
+    protocol: tuned
+    max_iterations: 1000
+    grid:
+        weight_decay: [0.000001, 0.000003, 0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
 heads:
     linear: !name:semisupcon_recipe.probe.ProbeHead
@@ -451,7 +448,8 @@ def write_report(
 
 SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
 key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}).
-Frozen encoders, linear probes; test scores in %, mean ± std over pretraining seeds
+Frozen encoders, linear probes (tuned protocol: standardised inputs, weight decay
+chosen on validation); test scores in %, mean ± std over pretraining seeds
 {seeds}. The supervised label type is **key**; mode, tempo and instruments were never
 named by the supervision.
 {control}
