@@ -446,14 +446,18 @@ def command_line(args: argparse.Namespace, subcommand: str) -> str:
 
     Example
     -------
-    >>> command_line(argparse.Namespace(encoder="a b", encoder_spec="s.yaml", cache=None, _target="x"), "evaluate")
+    >>> command_line(argparse.Namespace(encoder="a b", encoder_spec="s.yaml", cache=None, trust_code=False, _target="x"), "evaluate")
     "semisupcon evaluate --encoder 'a b' --encoder-spec s.yaml"
+    >>> command_line(argparse.Namespace(encoder="e", trust_code=True), "evaluate")
+    'semisupcon evaluate --encoder e --trust-code'
     """
     words = ["semisupcon", subcommand]
     for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value is None:
+        if name.startswith("_") or name == "command" or value is None or value is False:
             continue
         words.append("--" + name.replace("_", "-"))
+        if value is True:  # a flag
+            continue
         words += [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
     return shlex.join(words)
 
@@ -469,6 +473,7 @@ def evaluate_encoder(
     cache: str | Path | None = None,
     device: str | None = None,
     command: str = "",
+    trust_code: bool = False,
 ) -> dict:
     """Probe one encoder on every task of a tasks file; write ``results.json`` and ``results.md``.
 
@@ -488,6 +493,8 @@ def evaluate_encoder(
         Default: CUDA when available.
     command : str
         The command line, recorded in the results.
+    trust_code : bool
+        Build an encoder class outside the allow-list (see :mod:`semisupcon_recipe.encoder_spec`).
 
     Returns
     -------
@@ -501,7 +508,7 @@ def evaluate_encoder(
     settings, tasks = load_tasks_file(tasks_file)
     check_manifests_exist(tasks, tasks_file)
     device = device or default_device()
-    encoder = load_encoder_from_checkpoint(checkpoint, encoder_spec)
+    encoder = load_encoder_from_checkpoint(checkpoint, encoder_spec, trust_code)
     cache_root = Path(cache) if cache else out / "features"
     results = {
         "command": command,
@@ -598,6 +605,7 @@ def robustness(
     cache: str | Path | None = None,
     device: str | None = None,
     command: str = "",
+    trust_code: bool = False,
 ) -> dict:
     """Score encoders on one task under corruptions of increasing severity.
 
@@ -624,7 +632,7 @@ def robustness(
         Head to train (default: the first of the file).
     labels : sequence of str, optional
         Names of the encoders in tables and plots (default: short path suffixes).
-    encoder_spec, cache, device, command
+    encoder_spec, cache, device, command, trust_code
         As in :func:`evaluate_encoder`.
 
     Returns
@@ -661,7 +669,7 @@ def robustness(
     scores: dict[str, dict[str, dict[str, dict]]] = {name: {label: {} for label in labels} for name in corruptions}
     encoders = {}
     for label, checkpoint in zip(labels, checkpoints):
-        encoder = load_encoder_from_checkpoint(checkpoint, encoder_spec)
+        encoder = load_encoder_from_checkpoint(checkpoint, encoder_spec, trust_code)
         encoders[label] = {"checkpoint": str(checkpoint), "weights": str(encoder.weights)}
         clean = None
         for name in corruptions:
@@ -799,6 +807,8 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-spec", help="encoder_spec.yaml, if not next to the checkpoint(s)")
     parser.add_argument("--cache", help="feature cache folder (default: OUT/features)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="allow an encoder class outside the project's allow-list (runs that class's code)")
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -841,13 +851,22 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """Bad input of both commands (exit 2): tasks file, manifests, encoder folder, description, checkpoint."""
+    from semisupcon_recipe.checkpoints import CheckpointError
+    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    from semisupcon_recipe.manifest import ManifestError
+
+    return (MissingManifestsError, TasksFileError, CheckpointError, UnsafeDescriptionError, ManifestError, FileNotFoundError)
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     """Entry point of ``semisupcon evaluate``."""
     _configure_logging()
     try:
         results = evaluate_encoder(args.encoder, args.tasks, args.out, args.encoder_spec, args.cache, args.device,
-                                   command=command_line(args, "evaluate"))
-    except (MissingManifestsError, TasksFileError) as error:
+                                   command=command_line(args, "evaluate"), trust_code=args.trust_code)
+    except _expected_errors() as error:
         print(f"semisupcon evaluate: error: {error}", file=sys.stderr)
         return 2
     print(results_markdown(results))
@@ -860,8 +879,9 @@ def robustness_command(args: argparse.Namespace) -> int:
     try:
         results = robustness(args.encoders, args.tasks, args.corruptions, args.severities, args.out,
                              task_name=args.task, head=args.head, labels=args.labels, encoder_spec=args.encoder_spec,
-                             cache=args.cache, device=args.device, command=command_line(args, "robustness"))
-    except (MissingManifestsError, TasksFileError) as error:
+                             cache=args.cache, device=args.device, command=command_line(args, "robustness"),
+                             trust_code=args.trust_code)
+    except _expected_errors() as error:
         print(f"semisupcon robustness: error: {error}", file=sys.stderr)
         return 2
     print(robustness_markdown(results))

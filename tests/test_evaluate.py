@@ -158,6 +158,26 @@ def test_missing_manifests_stop_both_commands_before_any_probing(tmp_path, capsy
     assert str(unprepared["test"]) in capsys.readouterr().err
 
 
+def test_an_encoder_folder_without_checkpoint_or_with_a_planted_tag_is_a_usage_error(tmp_path, capsys):
+    manifests = write_planted_dataset(tmp_path / "data")
+    tasks = write_tasks_file(tmp_path / "tasks.yaml", [planted_task(manifests)], seeds=[1])
+    argv = ["--tasks", str(tasks), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert evaluate_command(parse("evaluate", ["--encoder", str(empty), *argv])) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("semisupcon evaluate: error: ") and str(empty) in error and "Traceback" not in error
+    encoder = pretrained_encoder(tmp_path / "pretrained")
+    spec = encoder / "encoder_spec.yaml"
+    marker = tmp_path / "ran"
+    spec.write_text(spec.read_text() + f"planted: !apply:os.system [touch {marker}]\n")
+    for command, options in ((evaluate_command, ["--encoder"]), (robustness_command, ["--corruptions", "reverb", "--encoders"])):
+        subcommand = "evaluate" if command is evaluate_command else "robustness"
+        assert command(parse(subcommand, [*options, str(encoder), *argv])) == 2
+        assert f"semisupcon {subcommand}: error: " in capsys.readouterr().err
+    assert not marker.exists()
+
+
 # ----------------------------------------------------------------------------------
 # End to end
 # ----------------------------------------------------------------------------------
