@@ -202,10 +202,19 @@ class VerifiedCheckpointer(Checkpointer):
         self.skipped: dict[Path, str] = {}
 
     def save_checkpoint(self, *args, **kwargs) -> Checkpoint | None:
-        """SpeechBrain's save, then ``CHECKSUMS.json`` (main process; others return None)."""
+        """SpeechBrain's save, then ``CHECKSUMS.json`` (main process; others return None).
+
+        Every process waits until the checksums exist: ``save_and_keep_only`` then lists
+        the checkpoints on every process, and they must all see the new one as complete
+        (a process that did not would skip SpeechBrain's collective deletion calls and
+        leave the others waiting for ever).
+        """
+        from speechbrain.utils.distributed import ddp_barrier
+
         checkpoint = super().save_checkpoint(*args, **kwargs)
         if checkpoint is not None:
             record_checksums(checkpoint)
+        ddp_barrier()
         return checkpoint
 
     def recover_if_possible(self, *args, **kwargs) -> Checkpoint | None:
