@@ -434,17 +434,17 @@ def test_probe_recipe_runs_end_to_end_and_reuses_features(planted, tmp_path, mon
 TDNN_SPEC = f"""sample_rate: {SAMPLE_RATE}
 clip_len: 1000
 embedding_dim: 16
-encoder: !new:semisupcon_recipe.encoders.SpeechBrainLobeEncoder
+encoder:
+  class: semisupcon_recipe.encoders.SpeechBrainLobeEncoder
+  kwargs:
     sample_rate: {SAMPLE_RATE}
     embedding_dim: 16
-    features: !new:speechbrain.lobes.features.Fbank
-        n_mels: 24
-        sample_rate: {SAMPLE_RATE}
-        n_fft: 256
-    lobe: !new:speechbrain.lobes.models.Xvector.Xvector
-        in_channels: 24
-        tdnn_channels: [16, 16, 16, 16, 32]
-        lin_neurons: 16
+    features:
+      class: speechbrain.lobes.features.Fbank
+      kwargs: {{n_mels: 24, sample_rate: {SAMPLE_RATE}, n_fft: 256}}
+    lobe:
+      class: speechbrain.lobes.models.Xvector.Xvector
+      kwargs: {{in_channels: 24, tdnn_channels: [16, 16, 16, 16, 32], lin_neurons: 16}}
 """
 
 
