@@ -2,7 +2,9 @@
 
 import argparse
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,15 @@ import torch
 from semisupcon_recipe.demo.run import add_arguments, clip_id_labels, settings_from_arguments
 from semisupcon_recipe.manifest import read_manifest, write_manifest
 from semisupcon_recipe.objectives import target_matrix
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def final_encoder(run: Path) -> dict:
+    """The encoder weights of a run's newest checkpoint."""
+    newest = max((run / "save").glob("CKPT+*"), key=lambda folder: folder.stat().st_mtime)
+    return torch.load(newest / "encoder.ckpt", weights_only=True)
 
 
 def test_demo_options_override_the_defaults():
@@ -50,6 +61,17 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
     for model, share in (("ssl", "0.0"), ("semisupcon", "0.25")):
         hyperparams = (out / "models" / model / "0" / "hyperparams.yaml").read_text()
         assert f"labeled_share: {share}" in hyperparams and "temperature: 0.2" in hyperparams
+
+    # The report's pretraining command reproduces the demo's model (another output folder, same weights).
+    (printed,) = [line for line in report.splitlines() if "train.py" in line and "/models/ssl/0" in line]
+    words = shlex.split(printed)
+    environment = dict(os.environ, **dict(word.split("=", 1) for word in words[: words.index("python")]))
+    words = words[words.index("python"):]
+    words = [sys.executable, *(word.replace(str(out / "models"), str(tmp_path / "again")) for word in words[1:])]
+    rerun = subprocess.run(words, capture_output=True, text=True, timeout=1500, cwd=REPO, env=environment)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for name, value in final_encoder(out / "models" / "ssl" / "0").items():
+        torch.testing.assert_close(final_encoder(tmp_path / "again" / "ssl" / "0")[name], value, rtol=0, atol=1e-6)
 
     # Rerunning reuses the data, the finished pretrainings and the features.
     data_stamp = (out / "data" / "dataset.json").stat().st_mtime_ns

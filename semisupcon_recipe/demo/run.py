@@ -110,14 +110,36 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
 
     if threads:
         torch.set_num_threads(threads)
+    if model in SUPERVISED_MODELS and settings.label_control:
+        clip_id_labels(manifests[f"labeled_{SUPERVISED_LABEL}"], output.parent / CONTROL_MANIFEST)
+    yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, output)
+    with open(yaml_file, encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, overrides)
+    run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": bool(threads)}
+    run_pretraining(str(yaml_file), run_opts, overrides, hparams)
+    return output
 
+
+def pretraining_overrides(settings: DemoSettings, model: str, seed: int, manifests: dict, output: Path) -> tuple[Path, dict]:
+    """The yaml of one demo pretraining and every override the demo gives it.
+
+    :func:`pretrain` runs exactly this, and the report prints it as a recipe command
+    (:func:`pretraining_command`), so the printed commands reproduce the report's models.
+
+    Example
+    -------
+    >>> manifests = {"pretrain": "data/pretrain.csv", "labeled_key": "data/labeled_key.csv"}
+    >>> yaml_file, overrides = pretraining_overrides(DemoSettings(), "semisupcon", 1, manifests, Path("models/semisupcon/1"))
+    >>> yaml_file.name, overrides["labeled_manifest"], overrides["batch_size"], overrides["number_of_epochs"]
+    ('pretrain.yaml', 'data/labeled_key.csv', 32, 6)
+    """
     labeled = None
     if model in SUPERVISED_MODELS:
         labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
         if settings.label_control:
-            labeled = clip_id_labels(labeled, output.parent / CONTROL_MANIFEST)
+            labeled = output.parent / CONTROL_MANIFEST
     yaml_file, sizes = (PRETRAIN_YAML, settings.extra_overrides) if model in MODELS else (BESTRQ_YAML, settings.ssl_mix_overrides)
-    overrides = {
+    return yaml_file, {
         "seed": seed,
         "output_folder": str(output),
         "unlabeled_manifest": str(manifests["pretrain"]),
@@ -130,11 +152,21 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
         **({"semisupcon_weight": 0.0} if model == "bestrq" else {}),  # BEST-RQ alone
         **sizes,
     }
-    with open(yaml_file, encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
-    run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": bool(threads)}
-    run_pretraining(str(yaml_file), run_opts, overrides, hparams)
-    return output
+
+
+def pretraining_command(yaml_file: Path, overrides: dict, device: str, threads: int) -> str:
+    """The recipe command that runs one demo pretraining as :func:`pretrain` does.
+
+    Example
+    -------
+    >>> print(pretraining_command(PRETRAIN_YAML, {"seed": 0, "labeled_manifest": None, "tdnn_channels": [16, 32]}, "cpu", 1))
+    OMP_NUM_THREADS=1 python recipes/Generic/pretrain/train.py semisupcon_recipe/demo/pretrain.yaml --seed=0 '--tdnn_channels=[16, 32]' --device=cpu
+    """
+    words = ["python", "recipes/Generic/pretrain/train.py", str(yaml_file.relative_to(yaml_file.parents[2]))]
+    words += [f"--{key}={json.dumps(value) if isinstance(value, (list, dict)) else value}"
+              for key, value in overrides.items() if value is not None]
+    prefix = f"OMP_NUM_THREADS={threads} " if threads else ""  # the demo's parallel runs use one thread each
+    return prefix + shlex.join([*words, f"--device={device}"])
 
 
 def clip_id_labels(manifest: Path, path: Path) -> Path:
@@ -417,9 +449,10 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
 
 def write_report(
     out: Path, settings: DemoSettings, table: str, rows: list, robustness: dict, command: str, seconds: float,
-    ssl_mix: Sequence[tuple[str, list]] = (),
+    pretraining_commands: Sequence[str], ssl_mix: Sequence[tuple[str, list]] = (),
 ) -> None:
-    """``report.md`` and ``results.json`` (``ssl_mix``: the tables of ``--ssl-objective``)."""
+    """``report.md`` and ``results.json`` (``pretraining_commands``: the exact recipe command of
+    every pretraining; ``ssl_mix``: the tables of ``--ssl-objective``)."""
     seeds = ", ".join(str(seed) for seed in settings.seeds)
     control = (
         "\n**Control run (`--label-control`):** the SemiSupCon column was trained with every key\n"
@@ -429,20 +462,13 @@ def write_report(
     commands = "\n".join([
         command,
         "",
-        "# what it runs, step by step (for seed S and MODEL in ssl / semisupcon):",
-        f"python recipes/Generic/pretrain/train.py {PRETRAIN_YAML.relative_to(PRETRAIN_YAML.parents[2])} "
-        "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
-        f"[--labeled_manifest OUT/data/labeled_key.csv --labeled_share {settings.labeled_share} | --labeled_share 0.0]",
-        *([
-            "# --ssl-objective bestrq (MODEL in bestrq / bestrq_semisupcon):",
-            f"python recipes/Generic/pretrain/train.py {BESTRQ_YAML.relative_to(BESTRQ_YAML.parents[2])} "
-            "--output_folder OUT/models/MODEL/S --seed S --unlabeled_manifest OUT/data/pretrain.csv "
-            f"[--labeled_manifest OUT/data/labeled_key.csv --labeled_share {settings.labeled_share} | "
-            "--labeled_share 0.0 --semisupcon_weight 0.0]",
-        ] if settings.ssl_objective else []),
-        "semisupcon evaluate --encoder OUT/models/MODEL/S --tasks OUT/tasks.yaml --out OUT/eval/MODEL/S",
-        "semisupcon robustness --encoders OUT/models/ssl/S0 OUT/models/semisupcon/S0 --tasks OUT/tasks.yaml --task key "
-        f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} --out OUT/robustness",
+        "# what it runs, step by step: each pretraining (from the repository root), then its probes",
+        *pretraining_commands,
+        f"semisupcon evaluate --encoder {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
+        f"semisupcon robustness --encoders {out}/models/ssl/{settings.seeds[0]} {out}/models/semisupcon/{settings.seeds[0]} "
+        f"--tasks {out}/tasks.yaml --task key "
+        f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} "
+        f"--out {out}/robustness",
     ])
     report = f"""# SemiSupCon demo report
 
@@ -598,6 +624,11 @@ def run_demo(args: argparse.Namespace) -> int:
         {model: runs[model][first] for model in MODELS}, manifests[f"probe_{SUPERVISED_LABEL}_test"],
         out / "features", args.device, out / "plots" / "embedding_map.png",
     )
-    write_report(out, settings, table, rows, {"markdown": robust_md, **robust}, command, time.time() - start, ssl_mix)
+    pretraining_commands = [
+        pretraining_command(*pretraining_overrides(settings, model, seed, manifests, runs[model][seed]), args.device, int(parallel))
+        for pair in pairs for seed in settings.seeds for model in pair
+    ]
+    write_report(out, settings, table, rows, {"markdown": robust_md, **robust}, command, time.time() - start,
+                 pretraining_commands, ssl_mix)
     print("\n" + "\n".join([table, *(mixed_table for mixed_table, _ in ssl_mix)]) + f"report: {out / 'report.md'}", flush=True)
     return 0
