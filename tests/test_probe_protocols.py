@@ -17,6 +17,7 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from planted_features import planted_features
+from test_probe import single_torch_thread  # noqa: F401  (autouse: one torch thread for tiny heads)
 from semisupcon_recipe.evaluate import ProbeTask, parse_settings, probe_data
 from semisupcon_recipe.metrics import compute_metrics
 from semisupcon_recipe.probe import ProbeHead, probe_datasets
@@ -27,14 +28,6 @@ PROBE_BLOCKS = REPO / "hparams" / "probe"
 SELECT_ON = {"multiclass": "accuracy", "multilabel": "roc_auc"}
 # The tuned probe may trail the reference by at most this much (accuracy or ROC-AUC).
 TOLERANCE = 0.01
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def settings_from(preset: str, heads: dict, seeds: list[int], **overrides):
