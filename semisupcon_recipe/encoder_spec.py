@@ -48,6 +48,7 @@ ALLOWED_CLASSES = frozenset(
         "semisupcon_recipe.encoders.conformer.ConformerEncoder",
         "semisupcon_recipe.encoders.Wav2Vec2Encoder",
         "semisupcon_recipe.encoders.wav2vec2.Wav2Vec2Encoder",
+        "semisupcon_recipe.demo.baselines.HandcraftedFeatures",  # the demo's handcrafted-features baseline
         "speechbrain.lobes.features.Fbank",
         "speechbrain.lobes.features.MFCC",
         "speechbrain.processing.features.InputNormalization",

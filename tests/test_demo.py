@@ -13,7 +13,8 @@ import pytest
 
 import torch
 
-from semisupcon_recipe.demo.run import add_arguments, clip_id_labels, settings_from_arguments
+from semisupcon_recipe.demo.models import clip_id_labels
+from semisupcon_recipe.demo.run import add_arguments, settings_from_arguments
 from semisupcon_recipe.manifest import read_manifest, write_manifest
 from semisupcon_recipe.objectives import target_matrix
 

@@ -7,7 +7,9 @@
     audio/<ID>.wav               16-bit PCM mono clips
     pretrain.csv                 every pretraining clip, ``labels`` empty (unlabeled pool)
     labeled_<type>.csv           the labeled pool: a seeded ``labeled_fraction`` of the
-                                 pretraining clips with their ``<type>`` label
+                                 pretraining clips with their ``<type>`` label, drawn by
+                                 :func:`~semisupcon_recipe.sampling.select_labeled_subset`
+                                 as in every recipe
     probe_<type>_<split>.csv     probe splits train/valid/test for each label type
     metadata.csv                 every clip with all its labels and nuisance values
 
@@ -46,15 +48,15 @@ from tqdm import tqdm
 
 from semisupcon_recipe.demo.synth import SynthConfig, synthesize_clip
 from semisupcon_recipe.manifest import read_manifest, write_manifest
+from semisupcon_recipe.sampling import select_labeled_subset
 from semisupcon_recipe.settings_record import describe_differences
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the labeled pool is drawn by sampling.select_labeled_subset
 LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass"}
 PROBE_SPLITS = ("train", "valid", "test")
 # Seed streams: each pool is its own family of clips, so pools never share a clip and
 # growing one pool leaves the clips of the others unchanged.
 POOL_STREAMS = {"pretrain": 0, "probe_train": 1, "probe_valid": 2, "probe_test": 3}
-LABELED_SUBSET_STREAM = 100
 PCM_SCALE = 32767
 RECORD_NAME = "dataset.json"
 PRODUCTION_COLUMNS = ("peak_level_db", "room_size", "reverb_wet", "hiss_snr_db", "hum_hz")
@@ -276,19 +278,14 @@ def _read_metadata_rows(path: Path, folder: Path) -> list[dict]:
     return rows
 
 
-def _labeled_subset(num_clips: int, fraction: float, seed: int) -> list[int]:
-    count = 0 if fraction == 0 else max(1, int(round(fraction * num_clips)))
-    rng = np.random.default_rng(np.random.SeedSequence([seed, LABELED_SUBSET_STREAM]))
-    return sorted(int(index) for index in rng.choice(num_clips, size=count, replace=False))
-
-
 def _write_manifests(folder: Path, rows: list[dict], params: Mapping) -> None:
     paths = _manifest_paths(folder, params["label_types"])
     by_pool: dict[str, list[dict]] = {}
     for row in rows:
         by_pool.setdefault(row["pool"], []).append(row)
     pretrain = by_pool["pretrain"]
-    labeled = [pretrain[index] for index in _labeled_subset(len(pretrain), params["labeled_fraction"], params["seed"])]
+    kept = set(select_labeled_subset([row["ID"] for row in pretrain], params["labeled_fraction"], params["seed"]))
+    labeled = [row for row in pretrain if row["ID"] in kept]  # the p_s draw of every recipe
 
     def rows_with(items: list[dict], label_type: str | None) -> list[dict]:
         return [

@@ -1,0 +1,109 @@
+"""Diagnostics of the supervision in the demo's pretrainings (issue: is it used, is it memorised).
+
+- :func:`positive_shares`: from the objective's statistics in a run's ``train_log.txt``
+  (computed on the logged steps), the label-derived positives per labeled anchor and
+  their share of all positives in a batch;
+- :func:`labeled_draw_counts`: how many times each labeled clip was drawn, by replaying
+  the run's batch sampler (it is deterministic given the seed and the epoch);
+- :func:`memorisation_gap`: the key probe's score on the labeled pretraining clips
+  minus its score on held-out test clips (the demo's ``key_on_labeled_clips`` task).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from statistics import median
+
+from semisupcon_recipe.demo.settings import DemoSettings
+
+LOGGED = ("positives_self", "positives_label", "labeled_fraction")
+
+
+def positive_shares(train_log: Path) -> dict:
+    """Label-derived positives of a run, averaged over its epochs' logged steps.
+
+    Returns ``label_positives_per_labeled_anchor`` (views of other clips with a matching
+    label, per labeled view), ``label_share_per_labeled_anchor`` (their share of that
+    anchor's positives) and ``label_share_per_batch`` (share of all positive pairs of a
+    batch that come from labels); all 0 for SSL-only.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
+    >>> _ = log.write_text("epoch: 1, optimizer_step: 50 - train loss: 3.6, train positives_self: 1.00e+00, "
+    ...                    "train positives_label: 2.50e-01, train labeled_fraction: 2.50e-01\\n")
+    >>> positive_shares(log)
+    {'label_positives_per_labeled_anchor': 1.0, 'label_share_per_labeled_anchor': 0.5, 'label_share_per_batch': 0.2}
+    """
+    sums = dict.fromkeys(LOGGED, 0.0)
+    epochs = 0
+    for line in train_log.read_text(encoding="utf-8").splitlines():
+        values = {name: re.search(rf"train {name}: ([\d.e+-]+)", line) for name in LOGGED}
+        if all(values.values()):
+            epochs += 1
+            for name, match in values.items():
+                sums[name] += float(match.group(1))
+    if not epochs:
+        raise ValueError(f"{train_log} has no epoch line with {', '.join(LOGGED)}: did the run finish an epoch?")
+    same_clip, from_labels, labeled = (sums[name] / epochs for name in LOGGED)
+    per_labeled = from_labels / labeled if labeled else 0.0
+    return {
+        "label_positives_per_labeled_anchor": round(per_labeled, 4),
+        "label_share_per_labeled_anchor": round(per_labeled / (per_labeled + same_clip), 4) if per_labeled else 0.0,
+        "label_share_per_batch": round(from_labels / (from_labels + same_clip), 4),
+    }
+
+
+def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabeled: int) -> list[int]:
+    """Draws of each of the ``labeled`` clips over a run's ``settings.epochs`` epochs.
+
+    Replays :class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler` with the run's
+    pools, batch size, ``b_s``, seed and epochs (SpeechBrain numbers epochs from 1).
+
+    Example
+    -------
+    >>> counts = labeled_draw_counts(DemoSettings(epochs=2, batches_per_epoch=10, batch_size=8), 0, labeled=4, unlabeled=40)
+    >>> sum(counts), len(counts)  # 2 labeled clips in each of 20 batches
+    (40, 4)
+    """
+    from semisupcon_recipe.sampling import MixedLabelBatchSampler
+
+    sampler = MixedLabelBatchSampler(
+        range(labeled), range(labeled, labeled + unlabeled), settings.batch_size, settings.labeled_share,
+        seed=seed, batches_per_epoch=settings.batches_per_epoch,
+    )
+    draws: Counter = Counter()
+    for epoch in range(1, settings.epochs + 1):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            draws.update(index for index in batch if index < labeled)
+    return [draws[index] for index in range(labeled)]
+
+
+def draw_summary(counts: list[int]) -> dict:
+    """Min, median and max draws per labeled clip.
+
+    Example
+    -------
+    >>> draw_summary([3, 1, 2, 2])
+    {'labeled_clips': 4, 'min': 1, 'median': 2.0, 'max': 3}
+    """
+    return {"labeled_clips": len(counts), "min": min(counts), "median": float(median(counts)), "max": max(counts)}
+
+
+def memorisation_gap(results: dict, metric_of) -> dict:
+    """The key probe on the labeled pretraining clips vs on the held-out test clips.
+
+    ``results`` is an encoder's ``semisupcon evaluate`` output; ``metric_of(task)`` gives
+    ``(metric, test scores)`` of one of its tasks.
+    """
+    from semisupcon_recipe.demo.settings import LABELED_CLIPS_TASK, SUPERVISED_LABEL
+
+    tasks = {task["name"]: task for task in results["tasks"]}
+    _, on_labeled = metric_of(tasks[LABELED_CLIPS_TASK])
+    _, held_out = metric_of(tasks[SUPERVISED_LABEL])
+    labeled, test = sum(on_labeled) / len(on_labeled), sum(held_out) / len(held_out)
+    return {"labeled_clips": labeled, "held_out": test, "gap": labeled - test}

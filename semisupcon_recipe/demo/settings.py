@@ -1,0 +1,71 @@
+"""What one demo run is: its sizes (:class:`DemoSettings`), its models and its probe tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
+BESTRQ_YAML = Path(__file__).with_name("pretrain_bestrq.yaml")
+MODELS = {"ssl": "SSL-only", "semisupcon": "SemiSupCon"}
+# --ssl-objective: name -> (the method alone, the method mixed with SemiSupCon)
+SSL_MIX_MODELS = {"bestrq": {"bestrq": "BEST-RQ", "bestrq_semisupcon": "BEST-RQ + SemiSupCon"}}
+# Baselines probed like the pretrained encoders: features computed without any training,
+# and each pair's encoder as its pretraining starts (random initialisation, same seed).
+HANDCRAFTED = "handcrafted"
+RANDOM_INIT = {"ssl": "random", "bestrq": "bestrq_random"}  # the SSL model of a pair -> its random-init baseline
+BASELINE_TITLES = {
+    HANDCRAFTED: "MFCC + chroma + contrast (no training)",
+    "random": "x-vector TDNN, random init",
+    "bestrq_random": "Conformer, random init",
+}
+TITLES = {
+    **MODELS, **{name: title for pair in SSL_MIX_MODELS.values() for name, title in pair.items()}, **BASELINE_TITLES,
+}
+SUPERVISED_MODELS = ("semisupcon", "bestrq_semisupcon")  # the models that see the key labels
+SUPERVISED_LABEL = "key"
+PROBE_LABELS = ("key", "mode", "tempo", "instruments")
+# A diagnostic task: the key probe (trained on the probe train split) tested on the labeled
+# pretraining clips instead of the held-out test clips; a model that memorised its labeled
+# subset scores higher there than on held-out clips.
+LABELED_CLIPS_TASK = "key_on_labeled_clips"
+CONTROL_MANIFEST = "labeled_control.csv"  # in models/semisupcon/, for --label-control
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of one demo run (most fields are command-line options too)."""
+
+    num_clips: int = 4800
+    clip_seconds: float = 3.0
+    probe_clips: tuple[int, int, int] = (480, 120, 240)
+    labeled_fraction: float = 0.05
+    labeled_share: float = 0.25
+    temperature: float = 0.2
+    label_control: bool = False
+    ssl_objective: str | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    batch_size: int = 32
+    epochs: int = 6
+    batches_per_epoch: int = 50
+    corruptions: tuple[str, ...] = ("chain", "reverb")
+    severities: tuple[int, ...] = (0, 2, 4)
+    data_seed: int = 0
+    probe_threads: int = 2  # torch threads of feature extraction and probes (pretrainings: one each)
+    extra_overrides: dict = field(default_factory=dict)
+    ssl_mix_overrides: dict = field(default_factory=dict)
+
+
+# The settings a finished pretraining depends on (epochs excluded: more epochs resume).
+PRETRAINING_SETTINGS = (
+    "num_clips", "clip_seconds", "labeled_fraction", "labeled_share", "temperature", "label_control",
+    "batch_size", "batches_per_epoch", "data_seed", "extra_overrides", "ssl_mix_overrides",
+)
+
+QUICK = DemoSettings(
+    num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
+    batches_per_epoch=2, corruptions=("reverb",), severities=(0, 4),
+    extra_overrides={"tdnn_channels": [16, 16, 16, 16, 32], "embedding_dim": 32, "projection_dim": 16},
+    ssl_mix_overrides={"n_mels": 20, "front_end_channels": [8, 4], "d_model": 16, "nhead": 2, "num_layers": 1,
+                       "d_ffn": 32, "projection_dim": 8, "codebook_size": 32},
+)
