@@ -27,13 +27,13 @@ CORE = [
     "safetensors==0.8.0",
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
+    "librosa==0.11.0",  # the demo's handcrafted-features baseline (MFCC, chroma, spectral contrast)
 ]
 
 # s3prl and the optional packages its ``s3prl.problem`` task API imports.
 S3PRL = [
     "s3prl==0.4.18",
     "pandas==3.1.1",
-    "librosa==0.11.0",
     "tensorboard==2.21.0",
     "editdistance==0.8.1",
     "more-itertools==11.2.1",

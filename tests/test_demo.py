@@ -47,13 +47,32 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
     results = json.loads((out / "results.json").read_text())
     tasks = {row["task"]: row for row in results["table"]}
     assert set(tasks) == {"key", "mode", "tempo", "instruments"} and tasks["key"]["supervised"]
+    assert results["baselines"] == ["handcrafted", "random"]
     for row in tasks.values():
-        for model in ("ssl", "semisupcon"):
+        for model in ("handcrafted", "random", "ssl", "semisupcon"):
             assert 0.0 <= row[model]["mean"] <= 1.0 and len(row[model]["per_seed"]) == 1
         assert row["difference"] == pytest.approx(row["semisupcon"]["mean"] - row["ssl"]["mean"])
+        assert row["paired"]["reading"] == "within seed spread"  # one seed: no interval, never "higher"
 
     report = (out / "report.md").read_text()
-    assert "| probe task | metric | SSL-only | SemiSupCon | difference |" in report
+    assert "| model | **key** (supervised), accuracy | mode, accuracy | tempo, accuracy | instruments, roc_auc |" in report
+    for title in ("MFCC + chroma + contrast (no training)", "x-vector TDNN, random init", "SSL-only", "SemiSupCon"):
+        assert re.search(rf"^\| {re.escape(title)} \|( \d+\.\d \|){{4}}$", report, re.M), title
+    assert "| probe task | metric | SemiSupCon - SSL-only, per seed | mean | 95 % interval" in report
+    # The random-init baseline is the SSL-only run's encoder before training: same description, other weights.
+    assert (out / "models" / "random" / "0" / "encoder_spec.yaml").read_text() == (out / "models" / "ssl" / "0" / "encoder_spec.yaml").read_text()
+    assert any(not torch.equal(final_encoder(out / "models" / "random" / "0")[name], value)
+               for name, value in final_encoder(out / "models" / "ssl" / "0").items())
+
+    # Diagnostics: label-derived positives, draws of the 12 labeled clips (2 steps x 2 labeled clips), memorisation probe.
+    diagnostics = results["diagnostics"]
+    assert diagnostics["semisupcon"]["0"]["draws"]["labeled_clips"] == 12 and diagnostics["semisupcon"]["0"]["draws"]["max"] >= 1
+    assert "draws" not in diagnostics["ssl"]["0"] and diagnostics["ssl"]["0"]["positives"]["label_share_per_batch"] == 0.0
+    for model in ("handcrafted", "random", "ssl", "semisupcon"):
+        gap = diagnostics[model]["0"]["memorisation"]
+        assert gap["gap"] == pytest.approx(gap["labeled_clips"] - gap["held_out"])
+    assert "## Supervision diagnostics" in report and "draws per labeled clip (min / median / max)" in report
+    assert "pretrainings with 1 torch thread each" in report and "use_deterministic_algorithms: True" in report
     assert "semisupcon demo --quick" in report and "## Commands" in report
     for plot in ("training_curves", "target_matrix", "embedding_map"):
         assert (out / "plots" / f"{plot}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -127,6 +146,7 @@ def test_quick_demo_with_bestrq_adds_the_mixed_ssl_table(tmp_path):
     for row in mixed:
         assert row["difference"] == pytest.approx(row["bestrq_semisupcon"]["mean"] - row["bestrq"]["mean"])
     report = (out / "report.md").read_text()
-    assert "| probe task | metric | SSL-only | SemiSupCon | difference |" in report
-    assert "| probe task | metric | BEST-RQ | BEST-RQ + SemiSupCon | difference |" in report
+    assert "| probe task | metric | SemiSupCon - SSL-only, per seed |" in report
+    assert "| probe task | metric | BEST-RQ + SemiSupCon - BEST-RQ, per seed |" in report
+    assert "| Conformer, random init |" in report and "| x-vector TDNN, random init |" in report
     assert "pretrain_bestrq.yaml" in report

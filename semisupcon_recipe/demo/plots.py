@@ -109,7 +109,7 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
     from semisupcon_recipe.manifest import read_manifest
 
     plt = _pyplot()
-    colours = plt.get_cmap("twilight")
+    colours = plt.get_cmap("hsv")  # cyclic: C and F are neighbours, as on the circle
     rows = read_manifest(manifest)
     figure, axes = plt.subplots(1, len(checkpoints), figsize=(5 * len(checkpoints) + 1.5, 4.5))
     for axis, (model, checkpoint) in zip(np.atleast_1d(axes), checkpoints.items()):
@@ -121,16 +121,17 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
         for mode, marker in MODE_MARKERS.items():
             chosen = np.array([key_mode == mode for _, key_mode in keys])  # (M,)
             positions = np.array([position for position, _ in keys])[chosen]
-            axis.scatter(coordinates[chosen, 0], coordinates[chosen, 1], c=colours(positions / 12), marker=marker, s=14)
+            axis.scatter(coordinates[chosen, 0], coordinates[chosen, 1], c=colours(positions / 12), marker=marker, s=16,
+                         edgecolors="black", linewidths=0.2)
         axis.set(title=f"{TITLES[model]}: probe test clips", xticks=[], yticks=[])
-    figure.legend(handles=_key_legend(plt, colours), loc="center right", fontsize=7, title="tonic (fifths) / mode")
+    figure.legend(handles=_key_legend(colours), loc="center right", fontsize=7, title="tonic (fifths) / mode")
     figure.tight_layout(rect=(0, 0, 1 - 1.5 / (5 * len(checkpoints) + 1.5), 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
 
 
-def _key_legend(plt, colours) -> list:
+def _key_legend(colours) -> list:
     """Legend handles: the 12 tonics in circle-of-fifths order, then the two mode markers."""
     from matplotlib.lines import Line2D
 

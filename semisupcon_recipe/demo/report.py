@@ -105,13 +105,11 @@ def diagnostics_table(diagnostics: dict[str, dict[int, dict]]) -> str:
 
     def mean(model: str, *keys: str) -> float | None:
         values = []
-        for by_seed in [diagnostics[model]]:
-            for record in by_seed.values():
-                value = record
-                for key in keys:
-                    value = value.get(key) if isinstance(value, dict) else None
-                if value is not None:
-                    values.append(value)
+        for record in diagnostics[model].values():
+            for key in keys:
+                record = record.get(key) if isinstance(record, dict) else None
+            if record is not None:
+                values.append(record)
         return float(np.mean(values)) if values else None
 
     def cell(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
@@ -142,8 +140,9 @@ def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_
         "",
         "# what it runs, step by step: each pretraining (from the repository root), then its probes",
         *pretraining_commands,
+        "# MODEL: ssl, semisupcon, random (the encoder at initialisation, written by the demo); S: seed",
         f"semisupcon evaluate --encoder {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
-        f"semisupcon evaluate --encoder {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/S",
+        f"semisupcon evaluate --encoder {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/{first}",
         f"semisupcon robustness --encoders {out}/models/ssl/{first} {out}/models/semisupcon/{first} "
         f"--tasks {out}/tasks.yaml --task key "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} "
@@ -185,8 +184,6 @@ pretraining clips vs on held-out test clips; memorising the labeled subset shows
 larger gap than the baselines'.
 
 {sections['diagnostics']}
-## Robustness
-
 The key probe under corruptions (seed {settings.seeds[0]}): see `robustness/robustness.md`
 and `robustness/plots/`.
 
