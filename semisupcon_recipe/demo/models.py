@@ -27,8 +27,10 @@ PRETRAINING_THREADS = 1
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def fix_threads(threads: int) -> dict:
-    """Use ``threads`` torch threads and deterministic algorithms; returns what was set.
+def fix_threads(threads: int, deterministic: bool = True) -> dict:
+    """Use ``threads`` torch threads and (``deterministic``) torch's deterministic algorithms;
+    returns what was set. The demo asks for them on CPU only: on CUDA they would also need
+    ``CUBLAS_WORKSPACE_CONFIG``.
 
     Example
     -------
@@ -41,7 +43,8 @@ def fix_threads(threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
     return {"torch_threads": torch.get_num_threads(), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
 
 
@@ -75,7 +78,7 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     from semisupcon_recipe.pretraining import run_pretraining
 
     threads = torch.get_num_threads()
-    fix_threads(PRETRAINING_THREADS)
+    fix_threads(PRETRAINING_THREADS, deterministic=device == "cpu")
     if model in SUPERVISED_MODELS and settings.label_control:
         clip_id_labels(manifests[f"labeled_{SUPERVISED_LABEL}"], output.parent / CONTROL_MANIFEST)
     yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, output)

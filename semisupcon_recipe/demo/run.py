@@ -300,7 +300,7 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s - %(message)s")
     start = time.time()
     settings = settings_from_arguments(args)
-    fix_threads(settings.probe_threads)
+    fix_threads(settings.probe_threads, deterministic=args.device == "cpu")
     command = "semisupcon demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "semisupcon demo"
     run = DemoRun(settings, Path(args.out).resolve(), args.device, command)
     run.parallel = args.device == "cpu" and (os.cpu_count() or 1) >= 2
