@@ -464,8 +464,8 @@ def write_report(
         "",
         "# what it runs, step by step: each pretraining (from the repository root), then its probes",
         *pretraining_commands,
-        f"semisupcon evaluate --encoder {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
-        f"semisupcon robustness --encoders {out}/models/ssl/{settings.seeds[0]} {out}/models/semisupcon/{settings.seeds[0]} "
+        f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
+        f"semisupcon robustness --model {out}/models/ssl/{settings.seeds[0]} {out}/models/semisupcon/{settings.seeds[0]} "
         f"--tasks {out}/tasks.yaml --task key "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} "
         f"--out {out}/robustness",
@@ -571,7 +571,8 @@ def main(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The demo's five steps (see the module docstring); returns 0."""
-    from semisupcon_recipe.evaluate import evaluate_encoder, robustness
+    from semisupcon_recipe.evaluation.probing import evaluate_encoder
+    from semisupcon_recipe.evaluation.robustness import robustness
 
     logging.basicConfig(level=logging.INFO, format="%(name)s - %(message)s")
     start = time.time()

@@ -29,11 +29,12 @@ import argparse
 import json
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+
+from semisupcon_recipe.cli_options import HOP_HELP, UsageError, add_trust_code_argument
 
 if TYPE_CHECKING:
     import torch
@@ -45,9 +46,10 @@ logger = logging.getLogger(__name__)
 S3PRL_SAMPLE_RATE = 16000  # s3prl's fixed input rate (its upstream contract)
 UNTRAINED_CHECKPOINT_FOLDER = "save"
 UNTRAINED_EXPORT_FOLDER = "exported"
+UNREAD_MANIFESTS = {"labeled_manifest": "unread.csv", "unlabeled_manifest": "unread.csv"}
 
 
-class ExportError(RuntimeError):
+class ExportError(UsageError):
     """A checkpoint cannot be exported; the message says why and what to do."""
 
 
@@ -216,9 +218,7 @@ def load_sliding_encoder(
     Example
     -------
     >>> import tempfile
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
-    ...                                     tempfile.mkdtemp())
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> sliding, metadata = load_sliding_encoder(exported, max_windows_per_call=2)
     >>> sliding.window, sliding.hop, sliding.max_windows_per_call, metadata["embedding_dim"]
     (8000, 4000, 2, 64)
@@ -230,7 +230,7 @@ def load_sliding_encoder(
     return SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call), metadata
 
 
-def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | None, output_folder: str | Path) -> Path:
+def export_untrained_encoder(hparams_file: str | Path, output_folder: str | Path, overrides: dict | None = None) -> Path:
     """Export the randomly initialised encoder of a pretraining yaml, without training.
 
     Writes ``encoder_spec.yaml`` and one checkpoint (``save/CKPT+...``) into
@@ -242,10 +242,11 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     ----------
     hparams_file : str or Path
         A pretraining yaml.
-    overrides : str or dict, optional
-        hyperpyyaml overrides, e.g. the manifests the yaml requires (they are not read).
     output_folder : str or Path
         Where the spec, the checkpoint and the export go.
+    overrides : dict, optional
+        hyperpyyaml overrides, applied over :data:`UNREAD_MANIFESTS` (the manifests every
+        pretraining yaml requires are not read without training).
 
     Returns
     -------
@@ -255,9 +256,7 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     Example
     -------
     >>> import tempfile
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
-    ...                                     tempfile.mkdtemp())
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> sorted(path.name for path in exported.iterdir())
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
     """
@@ -265,7 +264,7 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
 
     output_folder = Path(output_folder)
-    write_encoder_spec(hparams_file, overrides, output_folder)
+    write_encoder_spec(hparams_file, {**UNREAD_MANIFESTS, **dict(overrides or {})}, output_folder)
     encoder = load_encoder_spec(output_folder)["encoder"]
     VerifiedCheckpointer(output_folder / UNTRAINED_CHECKPOINT_FOLDER, {"encoder": encoder}).save_checkpoint()
     return export_checkpoint(output_folder, output_folder / UNTRAINED_EXPORT_FOLDER)
@@ -276,31 +275,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint_dir", help="pretraining output folder, its save/ folder, or one CKPT+ folder")
     parser.add_argument("out_dir", help="export folder to create (hyperparams.yaml, encoder.safetensors, export.json)")
     parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
-                        help="frame hop in seconds (default: half the pretraining clip length); "
-                        "rounded to a whole number of 16 kHz samples")
+                        help=f"{HOP_HELP}; default: half the pretraining clip length, rounded to a whole number of "
+                        "16 kHz samples")
     parser.add_argument("--encoder-spec", default=None, metavar="PATH",
                         help="encoder_spec.yaml when it is not in the output folder above the checkpoints")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export in OUT_DIR")
-    parser.add_argument("--trust-code", action="store_true",
-                        help="build an encoder class outside the allow-list named in encoder_spec.yaml "
-                        "(only for a spec you wrote or trust: building it runs its code)")
+    add_trust_code_argument(parser, "encoder_spec.yaml")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon export``; returns the exit code (2: bad or unsafe input)."""
-    from semisupcon_recipe.checkpoints import CheckpointError
-    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    """Run ``semisupcon export``; errors follow :mod:`semisupcon_recipe.cli_options`."""
     from semisupcon_recipe.exported import read_export_record
 
-    try:
-        out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
-    except (ExportError, CheckpointError, UnsafeDescriptionError, FileNotFoundError) as error:
-        print(f"semisupcon export: error: {error}", file=sys.stderr)
-        return 2
+    out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
     record = read_export_record(out)
     print(
         f"exported {record['source_checkpoint']} -> {out} "
-        f"(sample_rate {record['sample_rate']}, window {record['window']}, hop {record['hop']}, "
+        f"(sample_rate {record['sample_rate']}, window {record['window']} samples, "
+        f"hop {record['hop'] / record['sample_rate']:g} s = {record['hop']} samples, "
         f"embedding_dim {record['embedding_dim']})"
     )
     return 0

@@ -7,7 +7,7 @@
         --valid_manifest gtzan/valid.csv --test_manifest gtzan/test.csv
 
 A thin caller of the code behind ``semisupcon evaluate``
-(:func:`semisupcon_recipe.evaluate.probe_task`): the encoder is rebuilt from the
+(:func:`semisupcon_recipe.evaluation.probing.probe_task`): the encoder is rebuilt from the
 ``encoder_spec.yaml`` of its pretraining run (any encoder: SampleCNN, the demo's
 x-vector TDNN, ECAPA...) or loaded from a ``semisupcon export`` folder;
 ``features: {chunk_len: null}`` means the encoder's clip length; the yaml's
@@ -25,7 +25,8 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
-from semisupcon_recipe.evaluate import TasksFileError, parse_settings, parse_task, probe_task
+from semisupcon_recipe.evaluation.probing import probe_task
+from semisupcon_recipe.evaluation.tasks import TasksFileError, parse_settings, parse_task
 
 logger = logging.getLogger(__name__)
 
