@@ -9,7 +9,7 @@ after the other in one process on one thread (what one data-loader worker does):
   kernels), reproduced in this script as the baseline;
 - ``on the fly, now``: :func:`semisupcon_recipe.audio.read_audio` (matrix-vector down-mix, soxr);
 - ``cache``: views from ``semisupcon cache`` (memory-mapped int16 at 22,050 Hz);
-- ``shards``: batches from ``semisupcon cache --clips_per_shard`` (WebDataset tars).
+- ``shards``: batches from ``semisupcon cache --clips-per-shard`` (WebDataset tars).
 
 Ratios are against the baseline measured in the same run. "cores per GPU" is the
 README's measured training throughput (``--gpu_clips_per_s``, default 1025.3 clips/s:
@@ -176,7 +176,7 @@ def main() -> None:
             "on the fly, before (torchaudio resampler)": before,
             "on the fly, now (soxr, fast down-mix)": lambda clips: per_file_rate(sources, clips),
             "cache (`semisupcon cache`, int16 .npy)": lambda clips: per_file_rate(cache_paths, clips),
-            "WebDataset shards (`--clips_per_shard`)": lambda clips: shard_rate(folder / "shards", clips, args.files),
+            "WebDataset shards (`--clips-per-shard`)": lambda clips: shard_rate(folder / "shards", clips, args.files),
         }
         # Interleaved rounds, median per path: a loaded machine slows all paths alike.
         rounds = {label: [] for label in paths}

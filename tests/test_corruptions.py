@@ -9,8 +9,9 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from semisupcon_recipe.corruptions import CORRUPTIONS, corrupt, item_seed
-from semisupcon_recipe.evaluate import corruption_parameters
-from semisupcon_recipe.features import CorruptionSpec, FeatureCache
+from semisupcon_recipe.chunking import CorruptionSpec
+from semisupcon_recipe.evaluation.tasks import corruption_parameters
+from semisupcon_recipe.features import FeatureCache
 from semisupcon_recipe.manifest import write_manifest
 
 RATE = 16000

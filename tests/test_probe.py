@@ -19,12 +19,8 @@ import soundfile
 import torch
 
 from semisupcon_recipe.encoders import SampleCNN
-from semisupcon_recipe.features import (
-    CorruptionSpec,
-    FeatureCache,
-    chunk_waveform,
-    extract_embeddings,
-)
+from semisupcon_recipe.chunking import CorruptionSpec, chunk_waveform
+from semisupcon_recipe.features import FeatureCache, extract_embeddings
 from semisupcon_recipe.manifest import ManifestError, write_manifest
 from semisupcon_recipe.probe import SPLITS, EarlyStopper, ProbeHead, probe_datasets, train_probe
 
@@ -202,7 +198,7 @@ def test_unlabeled_rows_of_a_multiclass_task_are_dropped_and_counted(planted, tm
 
 
 def test_a_class_only_in_the_test_split_is_warned_about_and_reported(planted, tmp_path, caplog):
-    from semisupcon_recipe.evaluate import results_markdown
+    from semisupcon_recipe.evaluation.report import results_markdown
 
     manifests = relabel(planted["manifests"], tmp_path / "unseen",
                         lambda row, rng: "unheard" if row["ID"].startswith("test") and row["ID"].endswith("_0") else row["labels"])
@@ -451,7 +447,7 @@ encoder:
 @pytest.mark.slow
 def test_probe_recipe_probes_an_x_vector_tdnn_run_like_semisupcon_evaluate(planted, tmp_path, monkeypatch):
     from semisupcon_recipe.encoder_spec import load_encoder_spec
-    from semisupcon_recipe.evaluate import evaluate_encoder
+    from semisupcon_recipe.evaluation.probing import evaluate_encoder
 
     encoder_folder = tmp_path / "tdnn_run"
     encoder_folder.mkdir()

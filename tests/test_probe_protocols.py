@@ -18,7 +18,8 @@ from hyperpyyaml import load_hyperpyyaml
 
 from planted_features import planted_features
 from test_probe import single_torch_thread  # noqa: F401  (autouse: one torch thread for tiny heads)
-from semisupcon_recipe.evaluate import ProbeTask, parse_settings, probe_data
+from semisupcon_recipe.evaluation.probing import probe_data
+from semisupcon_recipe.evaluation.tasks import ProbeTask, parse_settings
 from semisupcon_recipe.metrics import compute_metrics
 from semisupcon_recipe.probe import ProbeHead, probe_datasets
 from semisupcon_recipe.probe_tuning import StandardizedProbe, Standardizer, logistic_regression_reference, tune_probe

@@ -27,7 +27,7 @@ from prepare.fixtures_medleydb import build_medleydb
 from prepare.fixtures_mtg_jamendo import build_mtg_jamendo
 from prepare.fixtures_nsynth import build_nsynth
 from prepare.fixtures_vocalset import build_vocalset
-from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
+from semisupcon_recipe.evaluation.tasks import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics
 

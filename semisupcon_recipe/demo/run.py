@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from semisupcon_recipe.cli_options import add_device_argument
+
 logger = logging.getLogger(__name__)
 
 PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
@@ -539,7 +541,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ssl-objective", choices=sorted(SSL_MIX_MODELS),
         help="also pretrain this SpeechBrain SSL method alone and mixed with SemiSupCon (a second table)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_argument(parser)
 
 
 def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
