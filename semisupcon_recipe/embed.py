@@ -157,6 +157,17 @@ def _check_record(out: Path, record: dict) -> None:
     _atomic_write_json(path, record)
 
 
+def _model_record(model_dir: str | Path, metadata: dict) -> dict:
+    """What ``embed.json`` records of the model (and what a rerun into the same ``OUT`` must match)."""
+    return {
+        "model": str(Path(model_dir).resolve()),
+        **{key: metadata[key] for key in ("weights_sha256", "sample_rate", "window", "hop", "embedding_dim")},
+        "hop_seconds": metadata["hop"] / metadata["sample_rate"],
+        "track": f"<name>{TRACK_SUFFIX}: (D,) mean of the frames",
+        "frames": f"<name>{FRAMES_SUFFIX}: (N, D), frame k centred on k * hop / sample_rate seconds",
+    }
+
+
 def embed_paths(
     inputs: Sequence[str | Path],
     model_dir: str | Path,
@@ -220,16 +231,7 @@ def embed_paths(
     device = device or default_device()
     sliding, metadata = load_sliding_encoder(model_dir, device, max_windows_per_call, trust_code)
     out = Path(out_dir)
-    _check_record(
-        out,
-        {
-            "model": str(Path(model_dir).resolve()),
-            **{key: metadata[key] for key in ("weights_sha256", "sample_rate", "window", "hop", "embedding_dim")},
-            "hop_seconds": metadata["hop"] / metadata["sample_rate"],
-            "track": f"<name>{TRACK_SUFFIX}: (D,) mean of the frames",
-            "frames": f"<name>{FRAMES_SUFFIX}: (N, D), frame k centred on k * hop / sample_rate seconds",
-        },
-    )
+    _check_record(out, _model_record(model_dir, metadata))
     report = EmbedReport()
     bar = tqdm(files, unit="file", disable=not progress, desc="embed")
     for path, name in bar:

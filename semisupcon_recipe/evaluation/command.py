@@ -63,8 +63,7 @@ def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
 
     Example
     -------
-    >>> parser = argparse.ArgumentParser(prog="semisupcon robustness")
-    >>> add_robustness_arguments(parser)
+    >>> add_robustness_arguments(parser := argparse.ArgumentParser(prog="semisupcon robustness"))
     >>> parser.parse_args("--model a b --tasks t.yaml --out o --corruptions mp3".split()).severities
     [0, 1, 2, 3, 4]
     """

@@ -131,10 +131,10 @@ def robustness(
     task_name: str | None = None,
     head: str | None = None,
     labels: Sequence[str] | None = None,
+    command: str = "",
     encoder_spec: str | Path | None = None,
     cache: str | Path | None = None,
     device: str | None = None,
-    command: str = "",
     trust_code: bool = False,
 ) -> dict:
     """Score encoders on one task under corruptions of increasing severity (see the module docstring).
@@ -157,7 +157,7 @@ def robustness(
         Head to train (default: the first of the file).
     labels : sequence of str, optional
         Names of the encoders in tables and plots (default: short path suffixes).
-    encoder_spec, cache, device, command, trust_code
+    command, encoder_spec, cache, device, trust_code
         As in :func:`semisupcon_recipe.evaluation.probing.evaluate_encoder`.
 
     Returns

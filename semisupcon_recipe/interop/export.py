@@ -38,6 +38,7 @@ from semisupcon_recipe.cli_options import HOP_HELP, UsageError, add_trust_code_a
 
 if TYPE_CHECKING:
     import torch
+    from speechbrain.utils.checkpoints import Checkpoint
 
     from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
@@ -138,18 +139,9 @@ def export_checkpoint(
     >>> metadata["sample_rate"], metadata["window"], metadata["hop"], metadata["embedding_dim"]
     (16000, 8000, 4000, 64)
     """
-    from safetensors.torch import save as save_safetensors
-
-    from semisupcon_recipe.checkpoints import (
-        atomic_write_bytes,
-        encoder_weights,
-        find_checkpoint,
-        find_encoder_spec,
-        load_weights,
-        sha256_of,
-    )
+    from semisupcon_recipe.checkpoints import encoder_weights, find_checkpoint, find_encoder_spec, load_weights
     from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
-    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+    from semisupcon_recipe.exported import MANIFEST_FILE
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
@@ -171,12 +163,24 @@ def export_checkpoint(
         "hop": choose_hop(sample_rate, window, hop_seconds),
         "embedding_dim": int(spec["embedding_dim"]),
     }
+    _write_export_files(out, encoder, encoder_description, numbers, checkpoint)
+    logger.info("exported %s to %s", checkpoint.path, out)
+    return out
+
+
+def _write_export_files(out: Path, encoder: torch.nn.Module, description: dict, numbers: dict, checkpoint: Checkpoint) -> None:
+    """Write ``encoder.safetensors``, ``hyperparams.yaml`` and, last, ``export.json`` (each atomically)."""
+    from safetensors.torch import save as save_safetensors
+
+    from semisupcon_recipe.checkpoints import atomic_write_bytes, sha256_of
+    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its record is never loaded
     tensors = {name: tensor.detach().contiguous() for name, tensor in encoder.state_dict().items()}
     atomic_write_bytes(out / WEIGHTS_FILE, save_safetensors(tensors, metadata={"format": EXPORT_FORMAT}))
     sha256 = sha256_of(out / WEIGHTS_FILE)
-    atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(encoder_description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
+    atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
     record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -189,8 +193,6 @@ def export_checkpoint(
         "source_meta": dict(checkpoint.meta),
     }
     atomic_write_bytes(out / MANIFEST_FILE, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
-    logger.info("exported %s to %s", checkpoint.path, out)
-    return out
 
 
 def load_sliding_encoder(
