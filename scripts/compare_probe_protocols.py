@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.evaluate import load_tasks_file, parse_settings, probe_data, task_data
 from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
+from semisupcon_recipe.evaluation.probing import probe_data, task_data
+from semisupcon_recipe.evaluation.tasks import load_tasks_file, parse_settings
 from semisupcon_recipe.probe_tuning import logistic_regression_reference
 
 REPO = Path(__file__).resolve().parents[1]
