@@ -36,6 +36,7 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio
+from pedalboard.io import AudioFile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -111,6 +112,12 @@ def stage_costs(source: str, repeats: int = 10) -> dict[str, float]:
     for index in range(repeats):
         data, _ = soundfile.read(source, start=44100 + 997 * index, stop=44100 + 997 * index + frames, dtype="float32", always_2d=True)
     costs = {"mp3 segment decode": (time.perf_counter() - start) / repeats}
+    start = time.perf_counter()
+    for index in range(repeats):
+        with AudioFile(source) as decoder:  # pedalboard's decoder, for comparison
+            decoder.seek(44100 + 997 * index)
+            decoder.read(frames)
+    costs["mp3 segment decode (pedalboard)"] = (time.perf_counter() - start) / repeats
     mono = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))  # (T,)
     start = time.perf_counter()
     for _ in range(repeats):
