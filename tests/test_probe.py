@@ -26,7 +26,9 @@ from semisupcon_recipe.features import (
     extract_embeddings,
 )
 from semisupcon_recipe.manifest import ManifestError, write_manifest
-from semisupcon_recipe.probe import SPLITS, EarlyStopper, ProbeHead, probe_datasets, train_probe
+from semisupcon_recipe.probe import ProbeHead, ProbeRun
+from semisupcon_recipe.probe_brain import EarlyStopper, train_probe
+from semisupcon_recipe.probe_data import SPLITS, probe_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 8000
@@ -34,8 +36,11 @@ CHUNK_LEN = 256                       # the receptive field of the tiny SampleCN
 TRACK_SECONDS = 0.25                  # 7 full chunks per track
 FREQUENCIES = {"low": 250.0, "mid": 1000.0, "high": 2500.0}
 TRACKS_PER_CLASS = {"train": 8, "valid": 6, "test": 8}
-PROTOCOL = {"batch_size": 16, "max_epochs": 25, "patience": 5}
 LEARNING_RATE = 0.05                  # tiny data: converge in a few epochs
+PAPER_TRAINING = {                    # the paper protocol's block, sized for tiny data
+    "batch_size": 16, "max_epochs": 25, "patience": 5,
+    "opt_class": lambda params: torch.optim.Adam(params, lr=LEARNING_RATE, weight_decay=1e-6),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -134,12 +139,8 @@ def run_probe(data, folder: Path, hidden_size: int = 0, select_on: str = "accura
     return train_probe(
         data,
         head_factory=lambda **sizes: ProbeHead(**sizes, hidden_size=hidden_size),
-        opt_class=lambda params: torch.optim.Adam(params, lr=LEARNING_RATE, weight_decay=1e-6),
-        select_on=select_on,
-        seed=seed,
-        output_folder=folder,
-        task_name="planted",
-        **PROTOCOL,
+        training=PAPER_TRAINING,
+        run=ProbeRun("planted", select_on, seed, folder),
     )
 
 
