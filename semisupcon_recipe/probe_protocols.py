@@ -51,17 +51,9 @@ def run_protocol(
 ) -> dict:
     """Train and test one probe under the protocol ``training["protocol"]`` names.
 
-    Parameters
-    ----------
-    data : ProbeData
-        From :func:`semisupcon_recipe.probe_data.probe_datasets`.
-    head_factory : callable
-        ``head_factory(input_size=D, num_outputs=C)`` (a yaml ``!name:``).
-    training : mapping
-        The ``training`` block: ``protocol`` and the entries
-        :data:`PROTOCOL_FIELDS` lists for it.
-    select_on, seed, output_folder, task_name, device, extra_results
-        The fields of :class:`semisupcon_recipe.probe.ProbeRun`.
+    ``data`` and ``head_factory`` go to the protocol as they are; ``training`` is the
+    ``training`` block (``protocol`` and the entries :data:`PROTOCOL_FIELDS` lists for
+    it); the other arguments are the fields of :class:`semisupcon_recipe.probe.ProbeRun`.
 
     Returns
     -------
