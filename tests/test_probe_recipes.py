@@ -32,9 +32,9 @@ from prepare.fixtures_vocalset import build_vocalset
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics
+from semisupcon_recipe.probe_data import SPLITS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-SPLITS = ("train", "valid", "test")
 
 # METHOD.md section 9: every downstream task of the paper -> (kind, selection metric).
 PAPER_TASKS = {
