@@ -1,11 +1,12 @@
-"""A probe on frozen features: its head, its loss, and the settings of one probe run.
+"""A probe on frozen features: its head, its loss, the settings of one run, its results file.
 
 The downstream protocol (METHOD.md section 9) trains a linear or one-hidden-layer MLP
 head (:class:`ProbeHead`) on the cached chunk embeddings of a frozen encoder. The
 probe modules, lowest first:
 
-- :mod:`semisupcon_recipe.probe` (this one): the head, the loss by task kind, and
-  :class:`ProbeRun`, the settings every training protocol receives.
+- :mod:`semisupcon_recipe.probe` (this one): the head, the loss by task kind,
+  :class:`ProbeRun` (the settings every training protocol receives) and
+  :func:`write_json` (how both protocols write ``results.json``).
 - :mod:`semisupcon_recipe.probe_data`: cached features and manifest labels ->
   the tensors a probe trains and is scored on.
 - :mod:`semisupcon_recipe.probe_brain`: the paper protocol (a SpeechBrain Brain,
