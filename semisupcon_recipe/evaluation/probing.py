@@ -7,7 +7,7 @@ one probing path of a task, used by the command, the robustness sweep
 (:mod:`semisupcon_recipe.evaluation.robustness`) and the probe recipe. Each manifest is
 read once per task (:func:`read_task_manifests`); its features come from the cache of
 :mod:`semisupcon_recipe.features`; the heads are trained by
-:func:`semisupcon_recipe.probe_tuning.run_protocol`.
+:func:`semisupcon_recipe.probe_protocols.run_protocol`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from semisupcon_recipe.evaluation.tasks import ProbeSettings, ProbeTask, check_m
 if TYPE_CHECKING:
     from semisupcon_recipe.checkpoints import LoadedEncoder
     from semisupcon_recipe.chunking import CorruptionSpec
-    from semisupcon_recipe.probe import ProbeData
+    from semisupcon_recipe.probe_data import ProbeData
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def task_data(
     manifests are read once per task (:meth:`ProbeTask.manifest_rows`).
     """
     from semisupcon_recipe.features import extract_embeddings
-    from semisupcon_recipe.probe import SPLITS, probe_datasets
+    from semisupcon_recipe.probe_data import SPLITS, probe_datasets
 
     chunk_len = settings.features["chunk_len"] or encoder.clip_len
     features = {
@@ -121,10 +121,10 @@ def probe_data(
     """Train and test every (head, seed) probe of one task on features already in memory.
 
     The protocol is ``settings.training["protocol"]``
-    (:func:`semisupcon_recipe.probe_tuning.run_protocol`); runs go to
+    (:func:`semisupcon_recipe.probe_protocols.run_protocol`); runs go to
     ``<runs_folder>/<head>/seed_<seed>/``. Returns head name -> results per seed.
     """
-    from semisupcon_recipe.probe_tuning import run_protocol
+    from semisupcon_recipe.probe_protocols import run_protocol
 
     results: dict[str, list[dict]] = {}
     for head_name in heads or list(settings.heads):

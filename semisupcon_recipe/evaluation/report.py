@@ -81,7 +81,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 
 def results_markdown(results: Mapping) -> str:
     """The ``results.md`` of :func:`semisupcon_recipe.evaluation.probing.evaluate_encoder`: one row per task, head and metric."""
-    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+    from semisupcon_recipe.probe_protocols import PROTOCOL_DESCRIPTIONS
 
     rows, notes = [], []
     for task in results["tasks"]:
@@ -139,7 +139,7 @@ def short_labels(paths: Sequence[str]) -> list[str]:
 
 def robustness_markdown(results: Mapping) -> str:
     """The ``robustness.md`` of :func:`semisupcon_recipe.evaluation.robustness.robustness`: one table per corruption."""
-    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+    from semisupcon_recipe.probe_protocols import PROTOCOL_DESCRIPTIONS
 
     severities = results["severities"]
     lines = [

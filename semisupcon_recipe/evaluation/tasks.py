@@ -18,7 +18,7 @@ A tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be incl
           replacements: {data_root: /data} # optional $name replacements of the manifests
 
 The protocols (``tuned``, the default, and the paper's ``paper``) are described in
-:mod:`semisupcon_recipe.probe_tuning`. Every problem is reported as a
+:mod:`semisupcon_recipe.probe_protocols`. Every problem is reported as a
 :class:`TasksFileError` (or :class:`MissingManifestsError`) naming the file, the entry
 and the fix; the ``semisupcon`` command turns both into exit status 2.
 """
@@ -108,7 +108,7 @@ def parse_settings(document: Mapping, where: str) -> ProbeSettings:
     """Check the ``training``, ``features``, ``heads`` and ``seeds`` blocks of a tasks file or recipe.
 
     ``training`` holds a ``protocol`` (``tuned`` or ``paper``, see
-    :mod:`semisupcon_recipe.probe_tuning`) and that protocol's entries.
+    :mod:`semisupcon_recipe.probe_protocols`) and that protocol's entries.
 
     Example
     -------
@@ -120,7 +120,8 @@ def parse_settings(document: Mapping, where: str) -> ProbeSettings:
     >>> settings.training["protocol"], settings.seeds
     ('tuned', [1, 2])
     """
-    from semisupcon_recipe.probe_tuning import PROTOCOL_FIELDS, check_grid
+    from semisupcon_recipe.probe_protocols import PROTOCOL_FIELDS
+    from semisupcon_recipe.probe_tuning import check_grid
 
     document = _require(document, ("training", "features", "heads", "seeds"), where)
     training = _require(document["training"], ("protocol",), f"{where}: training")
