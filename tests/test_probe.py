@@ -18,8 +18,8 @@ import pytest
 import soundfile
 import torch
 
-from semisupcon_recipe.encoders import SampleCNN
 from semisupcon_recipe.chunking import CorruptionSpec, chunk_waveform
+from semisupcon_recipe.encoders import SampleCNN
 from semisupcon_recipe.features import FeatureCache, extract_embeddings
 from semisupcon_recipe.manifest import ManifestError, write_manifest
 from semisupcon_recipe.probe import ProbeHead, ProbeRun
