@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from semisupcon_recipe.chunking import CorruptionSpec, TrackChunks, first_item
+from semisupcon_recipe.cli_options import default_device
 from semisupcon_recipe.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ def _write_atomically(path: Path, writer) -> None:
 class FeatureCache:
     """One cache folder: the chunk embeddings of one manifest under one setting.
 
+    :meth:`embeddings` returns them (extracting them first when the cache is incomplete).
+
     Parameters
     ----------
     encoder : nn.Module
@@ -259,7 +262,7 @@ class FeatureCache:
                 "num_tracks": len(self.rows)}
         _write_atomically(self.folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
 
-    def extract(self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu") -> None:
+    def extract(self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device | None = None) -> None:
         """Compute and write the missing shards (resumes an interrupted extraction).
 
         Parameters
@@ -268,12 +271,13 @@ class FeatureCache:
             Chunks per encoder call.
         num_workers : int
             DataLoader processes reading and corrupting audio.
-        device : str or torch.device
-            Where the encoder runs; the encoder is moved there.
+        device : str or torch.device, optional
+            Where the encoder runs (moved there); default cuda when available, else cpu.
         """
         missing = self.missing_shards()
         if not missing:
             return
+        device = device or default_device()
         self.folder.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "meta.json").is_file():
             self._write_meta()
@@ -348,63 +352,41 @@ class FeatureCache:
         )
         return features
 
+    def embeddings(
+        self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device | None = None
+    ) -> TrackEmbeddings:
+        """Chunk embeddings of every readable track: loaded when cached, else extracted first.
 
-def extract_embeddings(
-    encoder: nn.Module,
-    manifest: str | Path,
-    cache_root: str | Path,
-    chunk_len: int,
-    max_chunks: int,
-    corruption: CorruptionSpec | None = None,
-    replacements: Mapping[str, str] | None = None,
-    batch_size: int = 32,
-    shard_size: int = 256,
-    num_workers: int = 0,
-    device: str | torch.device = "cpu",
-    rows: Mapping[str, Mapping] | None = None,
-) -> TrackEmbeddings:
-    """Chunk embeddings of every readable track of a manifest, from the cache if possible.
+        ``batch_size``, ``num_workers`` and ``device`` are those of :meth:`extract`; the
+        unreadable (skipped) and zero-padded tracks are counted in the log.
 
-    Parameters
-    ----------
-    encoder, manifest, cache_root, chunk_len, max_chunks, corruption, replacements, shard_size, rows
-        Which features (see :class:`FeatureCache`).
-    batch_size, num_workers, device
-        How they are computed when not cached (see :meth:`FeatureCache.extract`).
-
-    Returns
-    -------
-    TrackEmbeddings
-
-    Example
-    -------
-    >>> import tempfile, numpy as np, soundfile
-    >>> from semisupcon_recipe.manifest import write_manifest
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> soundfile.write(folder / "a.wav", 0.1 * np.random.randn(2500).astype("float32"), 1000)
-    >>> _ = write_manifest(folder / "m.csv", [{"ID": "a", "duration": 2.5, "wav": str(folder / "a.wav")},
-    ...                                      {"ID": "b", "duration": 1.0, "wav": str(folder / "b.wav")}])
-    >>> encoder = nn.Linear(1000, 4); encoder.sample_rate, encoder.embedding_dim = 1000, 4
-    >>> features = extract_embeddings(encoder, folder / "m.csv", folder / "cache", chunk_len=1000, max_chunks=8)
-    >>> features.ids, features.chunks.shape, list(features.skipped)
-    (['a'], torch.Size([2, 4]), ['b'])
-    """
-    cache = FeatureCache(encoder, manifest, cache_root, chunk_len, max_chunks, corruption, replacements, shard_size, rows)
-    if cache.is_complete():
-        logger.info("features of %s reused from %s", manifest, cache.folder)
-    else:
-        cache.extract(batch_size=batch_size, num_workers=num_workers, device=device)
-    features = cache.load()
-    if features.skipped:
-        examples = "; ".join(f"{key}: {value}" for key, value in list(features.skipped.items())[:3])
-        logger.warning(
-            "%s: %d of %d track(s) could not be read and were skipped (e.g. %s)",
-            manifest, len(features.skipped), len(cache.rows), examples,
-        )
-    if features.padded:
-        logger.info(
-            "%s: %d track(s) shorter than one chunk (%d samples) were zero-padded",
-            manifest, len(features.padded), cache.chunk_len,
-        )
-    return features
-
+        Example
+        -------
+        >>> import tempfile, numpy as np, soundfile
+        >>> from semisupcon_recipe.manifest import write_manifest
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> soundfile.write(folder / "a.wav", 0.1 * np.random.randn(2500).astype("float32"), 1000)
+        >>> _ = write_manifest(folder / "m.csv", [{"ID": "a", "duration": 2.5, "wav": str(folder / "a.wav")},
+        ...                                      {"ID": "b", "duration": 1.0, "wav": str(folder / "b.wav")}])
+        >>> encoder = nn.Linear(1000, 4); encoder.sample_rate, encoder.embedding_dim = 1000, 4
+        >>> features = FeatureCache(encoder, folder / "m.csv", folder / "cache", chunk_len=1000, max_chunks=8).embeddings()
+        >>> features.ids, features.chunks.shape, list(features.skipped)
+        (['a'], torch.Size([2, 4]), ['b'])
+        """
+        if self.is_complete():
+            logger.info("features of %s reused from %s", self.manifest, self.folder)
+        else:
+            self.extract(batch_size=batch_size, num_workers=num_workers, device=device)
+        features = self.load()
+        if features.skipped:
+            examples = "; ".join(f"{key}: {value}" for key, value in list(features.skipped.items())[:3])
+            logger.warning(
+                "%s: %d of %d track(s) could not be read and were skipped (e.g. %s)",
+                self.manifest, len(features.skipped), len(self.rows), examples,
+            )
+        if features.padded:
+            logger.info(
+                "%s: %d track(s) shorter than one chunk (%d samples) were zero-padded",
+                self.manifest, len(features.padded), self.chunk_len,
+            )
+        return features

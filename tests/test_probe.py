@@ -20,7 +20,7 @@ import torch
 
 from semisupcon_recipe.chunking import CorruptionSpec, chunk_waveform
 from semisupcon_recipe.encoders import SampleCNN
-from semisupcon_recipe.features import FeatureCache, extract_embeddings
+from semisupcon_recipe.features import FeatureCache
 from semisupcon_recipe.manifest import ManifestError, write_manifest
 from semisupcon_recipe.probe import ProbeHead, ProbeRun
 from semisupcon_recipe.probe_brain import EarlyStopper, train_probe
@@ -125,7 +125,7 @@ def planted(tmp_path_factory):
     encoder = tiny_encoder()
     cache = folder / "cache"
     features = {
-        split: extract_embeddings(encoder, manifests[split], cache, chunk_len=CHUNK_LEN, max_chunks=64)
+        split: FeatureCache(encoder, manifests[split], cache, chunk_len=CHUNK_LEN, max_chunks=64).embeddings()
         for split in SPLITS
     }
     return {"folder": folder, "manifests": manifests, "encoder": encoder, "cache": cache, "features": features}
@@ -241,17 +241,17 @@ def count_forward_calls(encoder, monkeypatch) -> list[int]:
 
 def test_second_run_reuses_the_cache_without_calling_the_encoder(planted, monkeypatch, tmp_path):
     calls = count_forward_calls(planted["encoder"], monkeypatch)
-    again = extract_embeddings(planted["encoder"], planted["manifests"]["train"], planted["cache"],
-                               chunk_len=CHUNK_LEN, max_chunks=64)
+    again = FeatureCache(planted["encoder"], planted["manifests"]["train"], planted["cache"],
+                         chunk_len=CHUNK_LEN, max_chunks=64).embeddings()
     assert calls == []
     assert torch.equal(again.chunks, planted["features"]["train"].chunks)
     # relabelled manifests over the same audio share the features too
     relabelled = relabel(planted["manifests"], tmp_path / "other_task", lambda row, rng: "x")
-    extract_embeddings(planted["encoder"], relabelled["train"], planted["cache"], chunk_len=CHUNK_LEN, max_chunks=64)
+    FeatureCache(planted["encoder"], relabelled["train"], planted["cache"], chunk_len=CHUNK_LEN, max_chunks=64).embeddings()
     assert calls == []
     # other chunking or other weights: a new cache folder, computed once
-    other = extract_embeddings(planted["encoder"], planted["manifests"]["valid"], tmp_path / "cache",
-                               chunk_len=CHUNK_LEN, max_chunks=2)
+    other = FeatureCache(planted["encoder"], planted["manifests"]["valid"], tmp_path / "cache",
+                         chunk_len=CHUNK_LEN, max_chunks=2).embeddings()
     assert calls and set(other.counts.tolist()) == {2}
     different = tiny_encoder(seed=5)
     assert FeatureCache(different, planted["manifests"]["valid"], planted["cache"], CHUNK_LEN, 64).folder \
@@ -274,15 +274,14 @@ def test_interrupted_extraction_resumes_at_the_first_missing_shard(planted, monk
         return original(waveforms)
 
     monkeypatch.setattr(encoder, "forward", crashing_on_third_call)
-    kwargs = dict(chunk_len=CHUNK_LEN, max_chunks=64, shard_size=4, batch_size=28)  # one shard per call
-    with pytest.raises(SimulatedCrash):
-        extract_embeddings(encoder, manifest, tmp_path / "cache", **kwargs)
     cache = FeatureCache(encoder, manifest, tmp_path / "cache", CHUNK_LEN, 64, shard_size=4)
+    with pytest.raises(SimulatedCrash):
+        cache.embeddings(batch_size=28)  # one shard per call
     assert cache.missing_shards() == [2, 3, 4, 5]
     assert not list(cache.folder.glob("*.tmp"))  # no half-written file
     monkeypatch.setattr(encoder, "forward", original)
     calls = count_forward_calls(encoder, monkeypatch)
-    resumed = extract_embeddings(encoder, manifest, tmp_path / "cache", **kwargs)
+    resumed = cache.embeddings(batch_size=28)
     assert sum(calls) == 4 * 4 * 7  # only the four missing shards were encoded
     assert resumed.ids == planted["features"]["test"].ids
     assert torch.allclose(resumed.chunks, planted["features"]["test"].chunks, atol=1e-6)
@@ -296,7 +295,7 @@ def test_batchnorm_statistics_stay_frozen_through_extraction_and_probing(tmp_pat
         norm.running_mean.uniform_(-1, 1)
         norm.running_var.uniform_(0.5, 2)
     before = {name: tensor.clone() for name, tensor in encoder.state_dict().items()}
-    features = {split: extract_embeddings(encoder, manifests[split], tmp_path / "cache", CHUNK_LEN, 64)
+    features = {split: FeatureCache(encoder, manifests[split], tmp_path / "cache", CHUNK_LEN, 64).embeddings()
                 for split in SPLITS}
     run_probe(probe_datasets("multiclass", features, manifests), tmp_path / "run")
     after = encoder.state_dict()
@@ -315,7 +314,7 @@ def test_unreadable_and_missing_audio_are_skipped_and_counted(planted, tmp_path,
         {"ID": "missing", "duration": 1.0, "wav": str(tmp_path / "missing.wav")},
     ])
     with caplog.at_level(logging.WARNING, logger="semisupcon_recipe.features"):
-        features = extract_embeddings(tiny_encoder(), manifest, tmp_path / "cache", CHUNK_LEN, 64)
+        features = FeatureCache(tiny_encoder(), manifest, tmp_path / "cache", CHUNK_LEN, 64).embeddings()
     assert features.ids == ["good"] and sorted(features.skipped) == ["broken", "missing"]
     assert "2 of 3 track(s) could not be read" in caplog.text
     assert "broken.wav" in features.skipped["broken"]
@@ -327,7 +326,7 @@ def test_short_tracks_are_zero_padded_and_counted(tmp_path, caplog):
     manifest = tmp_path / "m.csv"
     write_manifest(manifest, [{"ID": "short", "duration": 100 / SAMPLE_RATE, "wav": str(path)}])
     with caplog.at_level(logging.INFO, logger="semisupcon_recipe.features"):
-        features = extract_embeddings(tiny_encoder(), manifest, tmp_path / "cache", CHUNK_LEN, 64)
+        features = FeatureCache(tiny_encoder(), manifest, tmp_path / "cache", CHUNK_LEN, 64).embeddings()
     assert features.padded == ["short"] and features.counts.tolist() == [1]
     assert "1 track(s) shorter than one chunk" in caplog.text
 

@@ -85,25 +85,23 @@ def task_data(
     ``settings.features["chunk_len"]`` null means the encoder's clip length. The
     manifests are read once per task (:meth:`ProbeTask.manifest_rows`).
     """
-    from semisupcon_recipe.features import extract_embeddings
+    from semisupcon_recipe.features import FeatureCache
     from semisupcon_recipe.probe_data import SPLITS, probe_datasets
 
     chunk_len = settings.features["chunk_len"] or encoder.clip_len
+    extraction = {"batch_size": settings.features["extract_batch_size"],
+                  "num_workers": settings.features["num_workers"], "device": device}
     features = {
-        split: extract_embeddings(
+        split: FeatureCache(
             encoder.module,
             task.manifests[split],
             cache_root,
-            rows=task.manifest_rows()[split],
             chunk_len=chunk_len,
             max_chunks=settings.features["max_chunks"],
             corruption=corruption,
-            replacements=task.replacements,
-            batch_size=settings.features["extract_batch_size"],
             shard_size=settings.features["shard_size"],
-            num_workers=settings.features["num_workers"],
-            device=device,
-        )
+            rows=task.manifest_rows()[split],
+        ).embeddings(**extraction)
         for split in SPLITS
     }
     return probe_datasets(task.kind, features, task.manifests, task.replacements), chunk_len

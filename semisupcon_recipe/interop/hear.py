@@ -57,8 +57,7 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu", tr
     -------
     >>> import tempfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
-    >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> model = load_model(str(exported))
     >>> model.sample_rate, model.scene_embedding_size
     (16000, 64)

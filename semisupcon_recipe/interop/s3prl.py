@@ -59,8 +59,7 @@ class SemiSupConUpstream(nn.Module):
     -------
     >>> import tempfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
-    >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> upstream = SemiSupConUpstream(str(exported)).eval()
     >>> hidden = upstream([torch.randn(16000), torch.randn(800)])["hidden_states"]
     >>> len(hidden), tuple(hidden[-1].shape), upstream.get_downsample_rates("hidden_states")
