@@ -264,7 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
     add_model_argument(parser)
     parser.add_argument("--out", required=True, help="output folder for the .npy files")
-    parser.add_argument("--frames", action="store_true", help="also write frame-level embeddings (<name>.frames.npy)")
+    parser.add_argument("--frames", action="store_true",
+                        help="also write frame-level embeddings (<name>.frames.npy): frame k is centred on k * hop "
+                        "seconds, the hop the model was exported with (OUT/embed.json records it as hop_seconds)")
     add_device_argument(parser)
     parser.add_argument("--max-windows-per-call", type=positive_int, default=64,
                         help="windows per encoder call; lower it if memory runs out (default: 64)")
