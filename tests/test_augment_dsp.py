@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 import torchaudio.functional as audio_functional
+from test_augment import one_thread  # noqa: F401  (autouse: one torch thread for small tensors)
 
 from semisupcon_recipe.augment_dsp import (
     FILTER_KINDS,
@@ -31,14 +32,6 @@ from semisupcon_recipe.augment_dsp import (
 
 RATE = 16000
 BUTTERWORTH_Q = 1.0 / math.sqrt(2.0)  # a biquad with this Q is a 2nd-order Butterworth filter
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def seeded(seed):
