@@ -1,7 +1,8 @@
 """The training augmentation chain of SemiSupCon (METHOD.md section 7), batched in torch.
 
 This module draws each row's parameters and applies the transforms in order; the
-signal processing itself is in :mod:`semisupcon_recipe.augment_dsp`.
+signal processing itself is in :mod:`semisupcon_recipe.augment_dsp` and
+:mod:`semisupcon_recipe.augment_pitch` (the pitch shift).
 
 :class:`AugmentationChain` takes a batch of views ``(B, T)`` (or one view ``(T,)``) and
 returns the same shape. Every row draws its own parameters: the whole chain is applied
@@ -82,8 +83,8 @@ from semisupcon_recipe.augment_dsp import (
     filter_response,
     hz_to_mel,
     mel_to_hz,
-    pitch_shift,
 )
+from semisupcon_recipe.augment_pitch import pitch_shift
 
 MAX_SEVERITY = 4
 DEFAULT_SEVERITY = 2

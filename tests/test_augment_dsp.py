@@ -1,4 +1,4 @@
-"""The augmentation chain's DSP primitives agree with their torchaudio counterparts.
+"""The augmentation chain's DSP primitives (augment_dsp, augment_pitch) agree with their torchaudio counterparts.
 
 Each test names the torchaudio function it compares with, the tolerance and why that
 tolerance. Primitives without a counterpart are checked against their definition in
@@ -25,10 +25,8 @@ from semisupcon_recipe.augment_dsp import (
     coloured_noise,
     filter_response,
     lowpass_response,
-    pitch_shift,
-    resample_by_ratio,
-    stretch_spectrogram,
 )
+from semisupcon_recipe.augment_pitch import pitch_shift, resample_by_ratio, stretch_spectrogram
 
 RATE = 16000
 BUTTERWORTH_Q = 1.0 / math.sqrt(2.0)  # a biquad with this Q is a 2nd-order Butterworth filter
