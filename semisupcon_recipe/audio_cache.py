@@ -1,6 +1,6 @@
 """A one-time audio cache: every file of a manifest decoded, down-mixed and resampled once.
 
-``semisupcon cache MANIFEST... --out DIR --sample_rate R`` writes each file as a
+``semisupcon cache MANIFEST... --out DIR --sample-rate R`` writes each file as a
 memory-mappable ``.npy`` array at ``R`` (int16; float32 for the rare file whose
 samples exceed full scale, so nothing is clipped) under ``DIR/audio/``, and for each
 input manifest a manifest ``DIR/<name>.csv`` with the same IDs, labels and columns
@@ -26,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from semisupcon_recipe.cli_options import positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ def open_cached(path: str, sample_rate: int) -> np.ndarray:
     if rate != sample_rate:
         raise CacheRateError(
             f"{path} was cached at {rate} Hz but this run reads {sample_rate} Hz; "
-            f"cache the manifest again with --sample_rate {sample_rate} (into another folder)"
+            f"cache the manifest again with --sample-rate {sample_rate} (into another folder)"
         )
     return np.load(path, mmap_mode="r")
 
@@ -237,30 +239,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``semisupcon cache``."""
     parser.add_argument("manifests", nargs="+", help="SpeechBrain CSV manifests (ID,duration,wav,labels)")
     parser.add_argument("--out", required=True, help="cache folder (resumed when it exists)")
-    parser.add_argument("--sample_rate", type=int, required=True, help="the training rate, e.g. 22050")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="decoding processes")
-    parser.add_argument("--data_root", default=None, help="replaces $data_root in the manifests")
-    parser.add_argument("--clips_per_shard", type=int, default=None,
+    parser.add_argument("--sample-rate", type=positive_int, required=True, help="the training rate, e.g. 22050")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1, help="decoding processes")
+    parser.add_argument("--data-root", default=None, help="replaces $data_root in the manifests")
+    parser.add_argument("--clips-per-shard", type=positive_int, default=None,
                         help="write WebDataset tar shards of this many clips (OUT/<manifest name>/) instead of "
                         "one file per clip, for pools too large to list per file")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon cache``: 0 when files were cached, 1 when every file failed, 2 bad input."""
-    from semisupcon_recipe.manifest import ManifestError
-
+    """Run ``semisupcon cache``: 0 when files were cached, 1 when every file failed (errors: :mod:`semisupcon_recipe.cli_options`)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.sample_rate <= 0 or (args.clips_per_shard is not None and args.clips_per_shard <= 0) or args.workers <= 0:
-        print("error: --sample_rate, --clips_per_shard and --workers must be positive")
-        return 2
     replacements = {"data_root": args.data_root} if args.data_root else None
-    try:
-        if args.clips_per_shard is not None:
-            return _write_shard_sets(args, replacements)
-        report = cache_manifests(args.manifests, args.out, args.sample_rate, args.workers, replacements)
-    except (ManifestError, CacheRateError) as error:
-        print(f"error: {error}")
-        return 2
+    if args.clips_per_shard is not None:
+        return _write_shard_sets(args, replacements)
+    report = cache_manifests(args.manifests, args.out, args.sample_rate, args.workers, replacements)
     print(
         f"cached {report['cached']} file(s), reused {report['reused']}, skipped {report['skipped']} unreadable "
         f"(listed in {Path(args.out) / 'skipped.txt'}); manifests: {', '.join(report['manifests'])}"

@@ -1,25 +1,58 @@
-"""The ``semisupcon`` command line: one subcommand per user task.
+"""The ``semisupcon`` command line: one subcommand per user task, one set of conventions.
 
-Subcommands are registered in :data:`SUBCOMMANDS` as ``name -> "module:function"``;
-each module exposes ``add_arguments(parser)`` and the named ``function(args)``. Those
-modules keep heavy imports (torch, s3prl) inside their functions so ``--help`` is quick.
+Subcommands are registered in :data:`SUBCOMMANDS`; each names the module holding its
+``add_arguments(parser)`` and its runner ``(args) -> exit status``. Those modules keep
+torch and SpeechBrain imports inside their functions, so building the parser (and
+``--help``) imports no torch. The shared conventions (option spelling, ``--model``,
+``--device``, hop in seconds, exit status) are in :mod:`semisupcon_recipe.cli_options`;
+:func:`main` applies the exit-status rule in one place: a bad-input error
+(:func:`bad_input_errors`) becomes one line on stderr and status 2, a failure of the
+system at run time (disk full, permission denied) one line and status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("semisupcon_recipe.demo.run:main", "the whole method end to end on built-in synthesized music, with a report"),
-    "export": ("semisupcon_recipe.interop.export:main", "turn a pretraining checkpoint into a self-contained inference folder"),
-    "cache": ("semisupcon_recipe.audio_cache:main", "decode, down-mix and resample a manifest's audio once into a fast cache"),
-    "embed": ("semisupcon_recipe.embed:main", "write track (and frame) embeddings of audio files with an exported encoder"),
-    "evaluate": ("semisupcon_recipe.evaluate:evaluate_command", "probe one encoder on a list of tasks; write results.md and results.json"),
-    "robustness": ("semisupcon_recipe.evaluate:robustness_command", "compare encoders under audio corruptions of increasing severity; tables and plots"),
-    "s3prl-eval": ("semisupcon_recipe.interop.s3prl_downstream:main", "train and test s3prl's own downstream models on the tasks of a tasks file"),
+from semisupcon_recipe.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE, UsageError, default_device
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """Where a subcommand lives: ``module.add_arguments(parser)`` and ``module.run(args)``."""
+
+    module: str
+    summary: str
+    add_arguments: str = "add_arguments"
+    run: str = "main"
+
+    def function(self, name: str) -> Callable:
+        """The function ``name`` of the subcommand's module (imported now)."""
+        return getattr(importlib.import_module(self.module), name)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "demo": Subcommand("semisupcon_recipe.demo.run",
+                       "the whole method end to end on built-in synthesized music, with a report"),
+    "export": Subcommand("semisupcon_recipe.interop.export",
+                         "turn a pretraining checkpoint into a self-contained inference folder"),
+    "cache": Subcommand("semisupcon_recipe.audio_cache",
+                        "decode, down-mix and resample a manifest's audio once into a fast cache"),
+    "embed": Subcommand("semisupcon_recipe.embed",
+                        "write track (and frame) embeddings of audio files with an exported encoder"),
+    "evaluate": Subcommand("semisupcon_recipe.evaluation.command",
+                           "probe one encoder on a list of tasks; write results.md and results.json",
+                           "add_evaluate_arguments", "run_evaluate"),
+    "robustness": Subcommand("semisupcon_recipe.evaluation.command",
+                             "compare encoders under audio corruptions of increasing severity; tables and plots",
+                             "add_robustness_arguments", "run_robustness"),
+    "s3prl-eval": Subcommand("semisupcon_recipe.interop.s3prl_downstream",
+                             "train and test s3prl's own downstream models on the tasks of a tasks file"),
 }
 
 
@@ -31,30 +64,70 @@ def build_parser() -> argparse.ArgumentParser:
     >>> parser = build_parser()
     >>> parser.prog
     'semisupcon'
+    >>> parser.parse_args(["embed", "song.wav", "--model", "m", "--out", "o"]).device is None
+    True
     """
     parser = argparse.ArgumentParser(
         prog="semisupcon",
         description="Semi-supervised contrastive learning of music representations.",
+        epilog="exit status: 0 success, 1 failure at run time, 2 usage or bad input",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (target, summary) in SUBCOMMANDS.items():
-        module = importlib.import_module(target.split(":")[0])
-        sub = subparsers.add_parser(name, help=summary, description=summary)
-        module.add_arguments(sub)
-        sub.set_defaults(_target=target)
+    for name, subcommand in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=subcommand.summary, description=subcommand.summary)
+        subcommand.function(subcommand.add_arguments)(sub)
+        sub.set_defaults(_runner=name)
     return parser
 
 
+def bad_input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "bad input" (exit status 2), imported only when one is raised.
+
+    Example
+    -------
+    >>> sorted(error.__name__ for error in bad_input_errors())[:3]
+    ['CacheRateError', 'CheckpointError', 'FileNotFoundError']
+    """
+    from semisupcon_recipe.audio_cache import CacheRateError
+    from semisupcon_recipe.checkpoints import CheckpointError
+    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    from semisupcon_recipe.manifest import ManifestError
+
+    return (UsageError, FileNotFoundError, NotADirectoryError, CheckpointError, UnsafeDescriptionError,
+            ManifestError, CacheRateError)
+
+
+def run_failure_message(error: OSError) -> str:
+    """One line for an operating-system failure while a command runs.
+
+    Example
+    -------
+    >>> run_failure_message(OSError(errno.ENOSPC, "No space left on device", "out/a.npy"))
+    "[Errno 28] No space left on device: 'out/a.npy' (the disk is full: free space and rerun the same command; finished outputs are kept)"
+    """
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{error} (the disk is full: free space and rerun the same command; finished outputs are kept)"
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``semisupcon`` console script."""
+    """Entry point of the ``semisupcon`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    module_name, function_name = args._target.split(":")
-    function = getattr(importlib.import_module(module_name), function_name)
-    return int(function(args) or 0)
+    if getattr(args, "device", "") is None:
+        args.device = default_device()
+    subcommand = SUBCOMMANDS[args._runner]
+    try:
+        return int(subcommand.function(subcommand.run)(args) or 0)
+    except bad_input_errors() as error:
+        print(f"semisupcon {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"semisupcon {args.command}: error: {run_failure_message(error)}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Inputs are files or folders (searched recursively for the extensions in
 embedding; with ``--frames`` also ``<name>.frames.npy``: the ``(N, D)`` frame embeddings,
 frame ``k`` centred on ``k * hop / sample_rate`` seconds. A file given directly lands in
 ``OUT``; a file found in a folder lands under ``OUT`` at its path relative to that
-folder. ``OUT/embed.json`` records the model (weights sha256, rate, window, hop).
+folder. ``OUT/embed.json`` records the model (weights sha256, rate, window, hop in samples and ``hop_seconds``).
 
 Embeddings follow :mod:`semisupcon_recipe.interop.windows`, so they equal the s3prl,
 HEAR and SpeechBrain ones. Files are written atomically (a uniquely named temporary
@@ -20,17 +20,16 @@ refuses an ``OUT`` filled by another model. Unreadable files are reported and sk
 Loading the model runs no code (see :func:`semisupcon_recipe.exported.load_exported`;
 ``--trust-code`` accepts an encoder class outside the allow-list).
 
-Exit status (:data:`EXIT_CODES`): 0 when at least one file has its embeddings (new or
-already there), 1 when every file failed, 2 on a usage or bad-input error (no audio
-found, missing input, another model's ``OUT``, a model folder that is incomplete,
-modified or unsafe), 3 when the disk is full (what was written stays; free space and
-rerun to resume).
+Exit status (:mod:`semisupcon_recipe.cli_options`): 0 when at least one file has its
+embeddings (new or already there), 1 when every file failed or the disk filled up (what
+was written stays; free space and rerun to resume), 2 on a usage or bad-input error (no
+audio found, missing input, another model's ``OUT``, a model folder that is incomplete,
+modified or unsafe).
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import sys
@@ -40,6 +39,15 @@ from typing import Sequence
 
 import numpy as np
 
+from semisupcon_recipe.cli_options import (
+    UsageError,
+    add_device_argument,
+    add_model_argument,
+    add_trust_code_argument,
+    default_device,
+    positive_int,
+)
+
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf")
@@ -47,16 +55,9 @@ TRACK_SUFFIX = ".npy"
 FRAMES_SUFFIX = ".frames.npy"
 SOURCE_SUFFIX = ".source.json"
 RECORD_FILE = "embed.json"
-EXIT_DISK_FULL = 3
-EXIT_CODES = {
-    0: "at least one file has its embeddings (new or already there)",
-    1: "every file failed (unreadable audio)",
-    2: "usage or bad input (no audio, missing input, another model's OUT, an incomplete, modified or unsafe model folder)",
-    EXIT_DISK_FULL: "disk full while writing (what was written stays; free space and rerun to resume)",
-}
 
 
-class EmbedUsageError(ValueError):
+class EmbedUsageError(UsageError):
     """The command cannot start (no audio found, missing input, another model's output folder)."""
 
 
@@ -152,10 +153,19 @@ def _check_record(out: Path, record: dict) -> None:
                 "use a new --out folder or empty this one"
             )
         return
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
-
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+    _atomic_write_json(path, record)
+
+
+def _model_record(model_dir: str | Path, metadata: dict) -> dict:
+    """What ``embed.json`` records of the model (and what a rerun into the same ``OUT`` must match)."""
+    return {
+        "model": str(Path(model_dir).resolve()),
+        **{key: metadata[key] for key in ("weights_sha256", "sample_rate", "window", "hop", "embedding_dim")},
+        "hop_seconds": metadata["hop"] / metadata["sample_rate"],
+        "track": f"<name>{TRACK_SUFFIX}: (D,) mean of the frames",
+        "frames": f"<name>{FRAMES_SUFFIX}: (N, D), frame k centred on k * hop / sample_rate seconds",
+    }
 
 
 def embed_paths(
@@ -163,7 +173,7 @@ def embed_paths(
     model_dir: str | Path,
     out_dir: str | Path,
     frames: bool = False,
-    device: str = "cpu",
+    device: str | None = None,
     max_windows_per_call: int = 64,
     progress: bool = True,
     trust_code: bool = False,
@@ -180,8 +190,8 @@ def embed_paths(
         Output folder (see the module docstring for the layout).
     frames : bool
         Also write frame embeddings.
-    device : str
-        Torch device of the encoder.
+    device : str, optional
+        Torch device of the encoder (default: cuda when available, else cpu).
     max_windows_per_call : int
         Windows per encoder call (memory bound; results do not depend on it).
     progress : bool
@@ -198,8 +208,7 @@ def embed_paths(
     >>> import tempfile, soundfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", run)
     >>> soundfile.write(run / "tone.wav", np.sin(np.arange(12000) / 10.0).astype("float32"), 16000)
     >>> report = embed_paths([run / "tone.wav"], exported, run / "out", frames=True, progress=False)
     >>> report.embedded, np.load(run / "out" / "tone.wav.npy").shape, np.load(run / "out" / "tone.wav.frames.npy").shape
@@ -219,17 +228,10 @@ def embed_paths(
         raise EmbedUsageError(
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found in {', '.join(map(str, inputs))}"
         )
+    device = device or default_device()
     sliding, metadata = load_sliding_encoder(model_dir, device, max_windows_per_call, trust_code)
     out = Path(out_dir)
-    _check_record(
-        out,
-        {
-            "model": str(Path(model_dir).resolve()),
-            **{key: metadata[key] for key in ("weights_sha256", "sample_rate", "window", "hop", "embedding_dim")},
-            "track": f"<name>{TRACK_SUFFIX}: (D,) mean of the frames",
-            "frames": f"<name>{FRAMES_SUFFIX}: (N, D), frame k centred on k * hop / sample_rate seconds",
-        },
-    )
+    _check_record(out, _model_record(model_dir, metadata))
     report = EmbedReport()
     bar = tqdm(files, unit="file", disable=not progress, desc="embed")
     for path, name in bar:
@@ -260,41 +262,23 @@ def embed_paths(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``semisupcon embed``."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders (searched recursively)")
-    parser.add_argument("--model", required=True, help="folder written by `semisupcon export`")
+    add_model_argument(parser)
     parser.add_argument("--out", required=True, help="output folder for the .npy files")
-    parser.add_argument("--frames", action="store_true", help="also write frame-level embeddings (<name>.frames.npy)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--max-windows-per-call", type=int, default=64,
+    parser.add_argument("--frames", action="store_true",
+                        help="also write frame-level embeddings (<name>.frames.npy): frame k is centred on k * hop "
+                        "seconds, the hop the model was exported with (OUT/embed.json records it as hop_seconds)")
+    add_device_argument(parser)
+    parser.add_argument("--max-windows-per-call", type=positive_int, default=64,
                         help="windows per encoder call; lower it if memory runs out (default: 64)")
-    parser.add_argument("--trust-code", action="store_true",
-                        help="build an encoder class outside the allow-list named in the model's hyperparams.yaml "
-                        "(only for a model folder you wrote or trust: building it runs its code)")
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = "exit status:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    add_trust_code_argument(parser, "the model's hyperparams.yaml")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon embed``; returns the exit status (:data:`EXIT_CODES`)."""
-    from semisupcon_recipe.checkpoints import CheckpointError
-    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
-
-    try:
-        report = embed_paths(
-            args.inputs, args.model, args.out, args.frames, args.device, args.max_windows_per_call,
-            trust_code=args.trust_code,
-        )
-    except (EmbedUsageError, CheckpointError, UnsafeDescriptionError) as error:
-        print(f"semisupcon embed: error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        print(
-            f"semisupcon embed: error: the disk is full ({error.strerror}: {error.filename or args.out}); "
-            "the embeddings written so far are complete; free space and rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return EXIT_DISK_FULL
+    """Run ``semisupcon embed``; returns 0, or 1 when every file failed (see the module docstring)."""
+    report = embed_paths(
+        args.inputs, args.model, args.out, args.frames, args.device, args.max_windows_per_call,
+        trust_code=args.trust_code,
+    )
     for path, reason in report.failed:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(

@@ -6,12 +6,9 @@ chunks of every track. Extracting them is the costly part, so it happens once pe
 probe run, seed and head type with that same combination (see Cache below).
 
 Chunking
-    A track read at the encoder's rate (and corrupted, for robustness runs) is cut into consecutive, non-overlapping chunks
-    of ``chunk_len`` samples from its start; the tail shorter than a chunk is dropped.
-    A track longer than ``max_chunks`` chunks keeps ``max_chunks`` of them, evenly spaced
-    over the whole track (so the features cover the track, not only its beginning).
-    A track shorter than one chunk is zero-padded to one chunk; these tracks are
-    counted and logged.
+    :mod:`semisupcon_recipe.chunking` (fixed-length chunks, evenly spaced, at most
+    ``max_chunks`` per track); tracks shorter than one chunk are zero-padded, counted and
+    logged.
 
 Frozen encoder
     The encoder runs in eval mode (BatchNorm uses and keeps its running statistics)
@@ -47,11 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-from semisupcon_recipe.audio import AudioError, read_audio
+from semisupcon_recipe.chunking import CorruptionSpec, TrackChunks, first_item
+from semisupcon_recipe.cli_options import default_device
 from semisupcon_recipe.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
@@ -59,9 +56,6 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT_VERSION = 1
 
 
-# ----------------------------------------------------------------------------------
-# Frozen encoders (loading them: semisupcon_recipe.checkpoints)
-# ----------------------------------------------------------------------------------
 def state_dict_digest(module: nn.Module) -> str:
     """SHA-256 of a module's class and ``state_dict`` (parameters and buffers).
 
@@ -103,136 +97,7 @@ def frozen(encoder: nn.Module) -> Iterator[nn.Module]:
         encoder.train(was_training)
 
 
-# ----------------------------------------------------------------------------------
-# Chunking and corruption of one track
-# ----------------------------------------------------------------------------------
-def chunk_waveform(waveform: torch.Tensor, chunk_len: int, max_chunks: int) -> tuple[torch.Tensor, bool]:
-    """Cut a track into fixed-length chunks (see the module docstring for the rule).
 
-    Parameters
-    ----------
-    waveform : torch.Tensor
-        ``(T,)`` mono samples.
-    chunk_len : int
-        Samples per chunk.
-    max_chunks : int
-        Most chunks kept per track, evenly spaced when the track has more.
-
-    Returns
-    -------
-    chunks : torch.Tensor
-        ``(N, chunk_len)`` with ``1 <= N <= max_chunks``.
-    padded : bool
-        True if the track was shorter than one chunk and got zero-padded.
-
-    Example
-    -------
-    >>> chunks, padded = chunk_waveform(torch.arange(10.0), chunk_len=3, max_chunks=2)
-    >>> chunks.tolist(), padded
-    ([[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]], False)
-    >>> chunk_waveform(torch.ones(2), chunk_len=3, max_chunks=2)[0].tolist()
-    [[1.0, 1.0, 0.0]]
-    """
-    if chunk_len < 1 or max_chunks < 1:
-        raise ValueError(f"chunk_len ({chunk_len}) and max_chunks ({max_chunks}) must be positive")
-    num_full = waveform.shape[-1] // chunk_len
-    if num_full == 0:
-        padded = torch.nn.functional.pad(waveform, (0, chunk_len - waveform.shape[-1]))  # (chunk_len,)
-        return padded.unsqueeze(0), True
-    chunks = waveform[: num_full * chunk_len].reshape(num_full, chunk_len)  # (num_full, chunk_len)
-    if num_full > max_chunks:
-        keep = np.linspace(0, num_full - 1, max_chunks).round().astype(np.int64)
-        chunks = chunks[torch.from_numpy(keep)]  # (max_chunks, chunk_len)
-    return chunks, False
-
-
-@dataclass(frozen=True)
-class CorruptionSpec:
-    """A corruption of :mod:`semisupcon_recipe.corruptions` applied to every track.
-
-    Each track gets its own deterministic seed derived from ``seed`` and its ID.
-    ``params`` are the corruption's parameters (the block of
-    ``hparams/augment/corruptions.yaml``; empty: the function's defaults); they are part
-    of the feature-cache key.
-
-    Example
-    -------
-    >>> spec = CorruptionSpec("reverb", 2, seed=0)
-    >>> spec.tag, spec.track_seed("a") == spec.track_seed("a") != spec.track_seed("b")
-    ('reverb-s2', True)
-    >>> wave = torch.linspace(-1, 1, 800)
-    >>> louder = CorruptionSpec("distortion", 2, params={"drive_db": 20.0}).apply(wave, 8000, "a")
-    >>> bool((louder - CorruptionSpec("distortion", 2).apply(wave, 8000, "a")).abs().max() > 0.01)
-    True
-    """
-
-    name: str
-    severity: int
-    seed: int = 0
-    params: Mapping[str, object] = field(default_factory=dict, hash=False)
-
-    @property
-    def tag(self) -> str:
-        """Short folder-safe label, e.g. ``reverb-s2``."""
-        return f"{self.name}-s{self.severity}"
-
-    def track_seed(self, item_id: str) -> int:
-        """Seed of the corruption of one track (:func:`semisupcon_recipe.corruptions.item_seed`)."""
-        from semisupcon_recipe.corruptions import item_seed
-
-        return item_seed(item_id, self.seed)
-
-    def apply(self, waveform: torch.Tensor, sample_rate: int, item_id: str) -> torch.Tensor:
-        """Corrupt a ``(T,)`` waveform; returns ``(T,)`` float32."""
-        from semisupcon_recipe.corruptions import corrupt
-
-        try:
-            corrupted = corrupt(waveform, sample_rate, self.name, self.severity, self.track_seed(item_id),
-                                **self.params)
-        except Exception as error:
-            raise RuntimeError(f"corruption {self.tag} failed on track {item_id!r}: {error}") from error
-        return torch.as_tensor(corrupted, dtype=torch.float32).reshape(-1)  # (T,)
-
-
-class _TrackChunks(torch.utils.data.Dataset):
-    """Reads, corrupts and chunks tracks; unreadable files come back as a reason string."""
-
-    def __init__(
-        self,
-        rows: Sequence[tuple[str, str]],
-        sample_rate: int,
-        chunk_len: int,
-        max_chunks: int,
-        corruption: CorruptionSpec | None,
-    ) -> None:
-        self.rows = list(rows)
-        self.sample_rate = sample_rate
-        self.chunk_len = chunk_len
-        self.max_chunks = max_chunks
-        self.corruption = corruption
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | str, bool]:
-        item_id, wav = self.rows[index]
-        try:
-            waveform = read_audio(wav, self.sample_rate)  # (T,)
-        except AudioError as error:
-            return item_id, str(error), False
-        if self.corruption is not None:
-            waveform = self.corruption.apply(waveform, self.sample_rate, item_id)  # (T,)
-        chunks, padded = chunk_waveform(waveform, self.chunk_len, self.max_chunks)  # (N, chunk_len)
-        return item_id, chunks, padded
-
-
-def _single(batch: list) -> object:
-    return batch[0]
-
-
-# ----------------------------------------------------------------------------------
-# Extracted features
-# ----------------------------------------------------------------------------------
 @dataclass
 class TrackEmbeddings:
     """Chunk embeddings of the readable tracks of a manifest, grouped by track.
@@ -310,6 +175,8 @@ def _write_atomically(path: Path, writer) -> None:
 class FeatureCache:
     """One cache folder: the chunk embeddings of one manifest under one setting.
 
+    :meth:`embeddings` returns them (extracting them first when the cache is incomplete).
+
     Parameters
     ----------
     encoder : nn.Module
@@ -326,6 +193,9 @@ class FeatureCache:
         ``$name`` replacements for the manifest.
     shard_size : int
         Tracks per shard file (only used when the folder is created).
+    rows : mapping, optional
+        The manifest already read (:func:`semisupcon_recipe.manifest.read_manifest`), so
+        that it is not read again; ``manifest`` then only names it.
     """
 
     def __init__(
@@ -338,6 +208,7 @@ class FeatureCache:
         corruption: CorruptionSpec | None = None,
         replacements: Mapping[str, str] | None = None,
         shard_size: int = 256,
+        rows: Mapping[str, Mapping] | None = None,
     ) -> None:
         for attribute in ("sample_rate", "embedding_dim"):
             if not isinstance(getattr(encoder, attribute, None), int):
@@ -347,7 +218,8 @@ class FeatureCache:
                 )
         self.encoder = encoder
         self.manifest = Path(manifest)
-        self.rows = [(item_id, row["wav"]) for item_id, row in read_manifest(manifest, replacements).items()]
+        rows = read_manifest(manifest, replacements) if rows is None else rows
+        self.rows = [(item_id, row["wav"]) for item_id, row in rows.items()]
         self.chunk_len = int(chunk_len)
         self.max_chunks = int(max_chunks)
         self.corruption = corruption
@@ -390,7 +262,7 @@ class FeatureCache:
                 "num_tracks": len(self.rows)}
         _write_atomically(self.folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
 
-    def extract(self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device = "cpu") -> None:
+    def extract(self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device | None = None) -> None:
         """Compute and write the missing shards (resumes an interrupted extraction).
 
         Parameters
@@ -399,12 +271,13 @@ class FeatureCache:
             Chunks per encoder call.
         num_workers : int
             DataLoader processes reading and corrupting audio.
-        device : str or torch.device
-            Where the encoder runs; the encoder is moved there.
+        device : str or torch.device, optional
+            Where the encoder runs (moved there); default cuda when available, else cpu.
         """
         missing = self.missing_shards()
         if not missing:
             return
+        device = device or default_device()
         self.folder.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "meta.json").is_file():
             self._write_meta()
@@ -418,9 +291,9 @@ class FeatureCache:
 
     def _extract_shard(self, rows: list, batch_size: int, num_workers: int, device: str | torch.device) -> dict:
         reader = torch.utils.data.DataLoader(
-            _TrackChunks(rows, self.encoder.sample_rate, self.chunk_len, self.max_chunks, self.corruption),
+            TrackChunks(rows, self.encoder.sample_rate, self.chunk_len, self.max_chunks, self.corruption),
             batch_size=1,
-            collate_fn=_single,
+            collate_fn=first_item,
             num_workers=num_workers,
         )
         ids, counts, embeddings, skipped, padded = [], [], [], {}, []
@@ -479,71 +352,41 @@ class FeatureCache:
         )
         return features
 
+    def embeddings(
+        self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device | None = None
+    ) -> TrackEmbeddings:
+        """Chunk embeddings of every readable track: loaded when cached, else extracted first.
 
-def extract_embeddings(
-    encoder: nn.Module,
-    manifest: str | Path,
-    cache_root: str | Path,
-    chunk_len: int,
-    max_chunks: int,
-    corruption: CorruptionSpec | None = None,
-    replacements: Mapping[str, str] | None = None,
-    batch_size: int = 32,
-    shard_size: int = 256,
-    num_workers: int = 0,
-    device: str | torch.device = "cpu",
-) -> TrackEmbeddings:
-    """Chunk embeddings of every readable track of a manifest, from the cache if possible.
+        ``batch_size``, ``num_workers`` and ``device`` are those of :meth:`extract`; the
+        unreadable (skipped) and zero-padded tracks are counted in the log.
 
-    Parameters
-    ----------
-    encoder : nn.Module
-        ``(B, T) -> (B, D)`` with integer ``sample_rate`` and ``embedding_dim``.
-    manifest : str or Path
-        SpeechBrain CSV.
-    cache_root : str or Path
-        Folder of the feature caches.
-    chunk_len, max_chunks : int
-        Chunking (module docstring).
-    corruption : CorruptionSpec, optional
-        Corruption applied to each track before chunking.
-    replacements : mapping, optional
-        ``$name`` replacements of the manifest.
-    batch_size, shard_size, num_workers, device
-        Engineering knobs of the extraction (see :class:`FeatureCache`).
-
-    Returns
-    -------
-    TrackEmbeddings
-
-    Example
-    -------
-    >>> import tempfile, soundfile
-    >>> from semisupcon_recipe.manifest import write_manifest
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> soundfile.write(folder / "a.wav", 0.1 * np.random.randn(2500).astype("float32"), 1000)
-    >>> _ = write_manifest(folder / "m.csv", [{"ID": "a", "duration": 2.5, "wav": str(folder / "a.wav")},
-    ...                                      {"ID": "b", "duration": 1.0, "wav": str(folder / "b.wav")}])
-    >>> encoder = nn.Linear(1000, 4); encoder.sample_rate, encoder.embedding_dim = 1000, 4
-    >>> features = extract_embeddings(encoder, folder / "m.csv", folder / "cache", chunk_len=1000, max_chunks=8)
-    >>> features.ids, features.chunks.shape, list(features.skipped)
-    (['a'], torch.Size([2, 4]), ['b'])
-    """
-    cache = FeatureCache(encoder, manifest, cache_root, chunk_len, max_chunks, corruption, replacements, shard_size)
-    if cache.is_complete():
-        logger.info("features of %s reused from %s", manifest, cache.folder)
-    else:
-        cache.extract(batch_size=batch_size, num_workers=num_workers, device=device)
-    features = cache.load()
-    if features.skipped:
-        examples = "; ".join(f"{key}: {value}" for key, value in list(features.skipped.items())[:3])
-        logger.warning(
-            "%s: %d of %d track(s) could not be read and were skipped (e.g. %s)",
-            manifest, len(features.skipped), len(cache.rows), examples,
-        )
-    if features.padded:
-        logger.info(
-            "%s: %d track(s) shorter than one chunk (%d samples) were zero-padded",
-            manifest, len(features.padded), cache.chunk_len,
-        )
-    return features
+        Example
+        -------
+        >>> import tempfile, numpy as np, soundfile
+        >>> from semisupcon_recipe.manifest import write_manifest
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> soundfile.write(folder / "a.wav", 0.1 * np.random.randn(2500).astype("float32"), 1000)
+        >>> _ = write_manifest(folder / "m.csv", [{"ID": "a", "duration": 2.5, "wav": str(folder / "a.wav")},
+        ...                                      {"ID": "b", "duration": 1.0, "wav": str(folder / "b.wav")}])
+        >>> encoder = nn.Linear(1000, 4); encoder.sample_rate, encoder.embedding_dim = 1000, 4
+        >>> features = FeatureCache(encoder, folder / "m.csv", folder / "cache", chunk_len=1000, max_chunks=8).embeddings()
+        >>> features.ids, features.chunks.shape, list(features.skipped)
+        (['a'], torch.Size([2, 4]), ['b'])
+        """
+        if self.is_complete():
+            logger.info("features of %s reused from %s", self.manifest, self.folder)
+        else:
+            self.extract(batch_size=batch_size, num_workers=num_workers, device=device)
+        features = self.load()
+        if features.skipped:
+            examples = "; ".join(f"{key}: {value}" for key, value in list(features.skipped.items())[:3])
+            logger.warning(
+                "%s: %d of %d track(s) could not be read and were skipped (e.g. %s)",
+                self.manifest, len(features.skipped), len(self.rows), examples,
+            )
+        if features.padded:
+            logger.info(
+                "%s: %d track(s) shorter than one chunk (%d samples) were zero-padded",
+                self.manifest, len(features.padded), self.chunk_len,
+            )
+        return features

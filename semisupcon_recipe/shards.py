@@ -1,7 +1,7 @@
 """WebDataset tar shards: pretraining pools too large to list per file, streamed.
 
-:func:`write_shards` (``semisupcon cache MANIFEST --out DIR --sample_rate R
---clips_per_shard K``) decodes a manifest once at the training rate into tar shards
+:func:`write_shards` (``semisupcon cache MANIFEST --out DIR --sample-rate R
+--clips-per-shard K``) decodes a manifest once at the training rate into tar shards
 of ``K`` clips, the WebDataset layout (``<key>.npy`` int16 audio + ``<key>.json``
 ID and labels), plus ``shards.json``, the index of IDs, labels and lengths per shard
 (a few bytes per clip: what the p_s draw, the vocabulary and the DDP split need,
@@ -133,12 +133,12 @@ class ShardPool:
         folder = Path(folder)
         path = folder / INDEX_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: write the shards with `semisupcon cache ... --clips_per_shard K`")
+            raise FileNotFoundError(f"{path} is missing: write the shards with `semisupcon cache ... --clips-per-shard K`")
         index = json.loads(path.read_text(encoding="utf-8"))
         if index["sample_rate"] != sample_rate:
             raise CacheRateError(
                 f"{folder} holds shards at {index['sample_rate']} Hz but this run reads {sample_rate} Hz; "
-                f"write them again with --sample_rate {sample_rate}"
+                f"write them again with --sample-rate {sample_rate}"
             )
         return cls(folder, index["shards"], sample_rate)
 

@@ -42,8 +42,8 @@ def sources(tmp_path):
 
 
 def run_cache(folder, rate=RATE, *extra):
-    return cli(["cache", str(folder / "train.csv"), "--out", str(folder / "cache"), "--sample_rate", str(rate),
-                "--data_root", str(folder), "--workers", "2", *extra])
+    return cli(["cache", str(folder / "train.csv"), "--out", str(folder / "cache"), "--sample-rate", str(rate),
+                "--data-root", str(folder), "--workers", "2", *extra])
 
 
 def test_cached_views_match_views_decoded_on_the_fly(sources):
@@ -88,7 +88,7 @@ def test_a_cache_made_at_another_rate_is_refused_by_the_command_and_the_reader(s
     assert run_cache(sources, 16000) == 0
     capsys.readouterr()
     assert run_cache(sources, RATE) == 2
-    assert "holds a cache at 16000 Hz" in capsys.readouterr().out
+    assert "holds a cache at 16000 Hz" in capsys.readouterr().err
     path = read_manifest(sources / "cache" / "train.csv")["native"]["wav"]
     with pytest.raises(CacheRateError, match="cached at 16000 Hz but this run reads 22050 Hz"):
         ViewReader(RATE, clip_len=1000).read(path, np.random.default_rng(0))
@@ -101,8 +101,10 @@ def test_every_file_failing_exits_1(tmp_path):
     assert run_cache(tmp_path) == 1
 
 
-@pytest.mark.parametrize("flag, value", [("--sample_rate", "0"), ("--workers", "0"), ("--clips_per_shard", "-1")])
+@pytest.mark.parametrize("flag, value", [("--sample-rate", "0"), ("--workers", "0"), ("--clips-per-shard", "-1")])
 def test_non_positive_settings_are_usage_errors(sources, capsys, flag, value):
-    command = ["cache", str(sources / "train.csv"), "--out", str(sources / "cache"), "--sample_rate", "22050", flag, value]
-    assert cli(command) == 2
-    assert "must be positive" in capsys.readouterr().out
+    command = ["cache", str(sources / "train.csv"), "--out", str(sources / "cache"), "--sample-rate", "22050", flag, value]
+    with pytest.raises(SystemExit) as stopped:
+        cli(command)
+    assert stopped.value.code == 2
+    assert f"argument {flag}: must be a positive integer" in capsys.readouterr().err

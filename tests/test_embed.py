@@ -137,7 +137,7 @@ def test_two_embeds_writing_into_one_folder_at_once_both_finish(exported_model, 
     assert not list((tmp_path / "out").glob("*partial*"))
 
 
-def test_a_full_disk_ends_with_a_clear_message_and_its_own_exit_status(exported_model, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_is_a_run_time_failure_with_a_one_line_message(exported_model, tmp_path, monkeypatch, capsys):
     from semisupcon_recipe import checkpoints
 
     clip = tmp_path / "clip.wav"
@@ -147,10 +147,11 @@ def test_a_full_disk_ends_with_a_clear_message_and_its_own_exit_status(exported_
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(checkpoints.os, "fsync", disk_full)  # where a full disk reports a buffered write
-    assert cli_main(["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]) == 3
+    assert cli_main(["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err
-    assert "the disk is full" in error and "rerun the same command to resume" in error and "Traceback" not in error
+    assert error.startswith("semisupcon embed: error: ") and len(error.strip().splitlines()) == 1
+    assert "the disk is full" in error and "rerun the same command" in error and "Traceback" not in error
     assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]  # no half-written file left
     with pytest.raises(SystemExit):
-        cli_main(["embed", "--help"])
-    assert "3  disk full while writing" in capsys.readouterr().out
+        cli_main(["--help"])
+    assert "exit status: 0 success, 1 failure at run time, 2 usage or bad input" in capsys.readouterr().out

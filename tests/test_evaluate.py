@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -10,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from semisupcon_recipe.evaluate import (
-    TasksFileError,
-    add_arguments,
-    evaluate_command,
-    load_tasks_file,
-    results_markdown,
-    robustness_command,
-    short_labels,
-)
+from semisupcon_recipe import cli
+from semisupcon_recipe.evaluation.report import results_markdown, short_labels
+from semisupcon_recipe.evaluation.tasks import TasksFileError, load_tasks_file
 from test_probe import (  # noqa: F401  (single_torch_thread is an autouse fixture)
     LEARNING_RATE,
     relabel,
@@ -63,13 +56,6 @@ def pretrained_encoder(folder: Path, seed: int = 0) -> Path:
     save_checkpoint(tiny_encoder(seed), folder)
     write_spec(folder)
     return folder
-
-
-def parse(subcommand: str, argv: list[str]) -> argparse.Namespace:
-    """Parse like ``semisupcon <subcommand>`` does (cli.py builds the same sub-parser)."""
-    parser = argparse.ArgumentParser(prog=f"semisupcon {subcommand}")
-    add_arguments(parser)
-    return parser.parse_args(argv)
 
 
 def planted_task(manifests: dict, name: str = "planted", kind: str = "multiclass") -> dict:
@@ -123,23 +109,19 @@ def test_results_markdown_is_a_well_formed_table():
            "valid": {"roc_auc": 0.8, "pr_auc": 0.4, "loss": 0.2}}
     summary = {"test": {"roc_auc": {"mean": 0.9, "std": 0.0, "values": [0.9]}, "pr_auc": {"mean": 0.5, "std": 0.0, "values": [0.5]}},
                "valid": {"roc_auc": {"mean": 0.8, "std": 0.0, "values": [0.8]}, "pr_auc": {"mean": 0.4, "std": 0.0, "values": [0.4]}}}
-    results = {"command": "semisupcon evaluate --encoder x", "encoder": {"weights": "w", "spec": "s"}, "protocol": "paper",
+    results = {"command": "semisupcon evaluate --model x", "encoder": {"weights": "w", "spec": "s"}, "protocol": "paper",
                "tasks": [{"name": "mtat", "kind": "multilabel", "select_on": "roc_auc",
                           "heads": {"linear": {**summary, "runs": [run]}}}]}
     text = results_markdown(results)
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 4 and all(line.count("|") == 8 for line in table)
     assert "| mtat | multilabel | linear | roc_auc (selection) | 0.9000 | 0.8000 | 1 |" in table
-    assert "left out of the macro averages: harp" in text and "`semisupcon evaluate --encoder x`" in text
+    assert "left out of the macro averages: harp" in text and "`semisupcon evaluate --model x`" in text
     assert "Protocol: paper (" in text
 
 
-def test_short_labels_and_argument_parsing():
+def test_short_labels_tell_the_encoders_apart_by_their_shortest_path_suffix():
     assert short_labels(["runs/ssl/1", "runs/semisupcon/1"]) == ["ssl/1", "semisupcon/1"]
-    args = parse("evaluate", ["--encoder", "e", "--tasks", "t.yaml", "--out", "o"])
-    assert args.encoder == "e" and args.device is None
-    with pytest.raises(ValueError, match="not 'embed'"):
-        add_arguments(argparse.ArgumentParser(prog="semisupcon embed"))
 
 
 def test_missing_manifests_stop_both_commands_before_any_probing(tmp_path, capsys):
@@ -149,12 +131,12 @@ def test_missing_manifests_stop_both_commands_before_any_probing(tmp_path, capsy
                              [planted_task(manifests), planted_task(unprepared, "genre")], seeds=[1])
     encoder = pretrained_encoder(tmp_path / "pretrained")
     argv = ["--tasks", str(tasks), "--out", str(tmp_path / "out"), "--device", "cpu"]
-    assert evaluate_command(parse("evaluate", ["--encoder", str(encoder), *argv])) == 2
+    assert cli.main(["evaluate", "--model", str(encoder), *argv]) == 2
     error = capsys.readouterr().err
     assert error.startswith("semisupcon evaluate: error: ") and str(unprepared["valid"]) in error
     assert "planted:" not in error and "prepare scripts" in error
     assert not (tmp_path / "out").exists()
-    assert robustness_command(parse("robustness", ["--encoders", str(encoder), "--task", "genre", "--corruptions", "reverb", *argv])) == 2
+    assert cli.main(["robustness", "--model", str(encoder), "--task", "genre", "--corruptions", "reverb", *argv]) == 2
     assert str(unprepared["test"]) in capsys.readouterr().err
 
 
@@ -164,16 +146,15 @@ def test_an_encoder_folder_without_checkpoint_or_with_a_planted_tag_is_a_usage_e
     argv = ["--tasks", str(tasks), "--out", str(tmp_path / "out"), "--device", "cpu"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert evaluate_command(parse("evaluate", ["--encoder", str(empty), *argv])) == 2
+    assert cli.main(["evaluate", "--model", str(empty), *argv]) == 2
     error = capsys.readouterr().err
     assert error.startswith("semisupcon evaluate: error: ") and str(empty) in error and "Traceback" not in error
     encoder = pretrained_encoder(tmp_path / "pretrained")
     spec = encoder / "encoder_spec.yaml"
     marker = tmp_path / "ran"
     spec.write_text(spec.read_text() + f"planted: !apply:os.system [touch {marker}]\n")
-    for command, options in ((evaluate_command, ["--encoder"]), (robustness_command, ["--corruptions", "reverb", "--encoders"])):
-        subcommand = "evaluate" if command is evaluate_command else "robustness"
-        assert command(parse(subcommand, [*options, str(encoder), *argv])) == 2
+    for subcommand, options in (("evaluate", []), ("robustness", ["--corruptions", "reverb"])):
+        assert cli.main([subcommand, *options, "--model", str(encoder), *argv]) == 2
         assert f"semisupcon {subcommand}: error: " in capsys.readouterr().err
     assert not marker.exists()
 
@@ -189,11 +170,11 @@ def test_evaluate_command_writes_results_for_every_task_head_and_seed(tmp_path, 
                              [planted_task(manifests), planted_task(pitch, "pitch", "regression")], seeds=[1, 2])
     encoder = pretrained_encoder(tmp_path / "pretrained")
     out = tmp_path / "out"
-    argv = ["--encoder", str(encoder), "--tasks", str(tasks), "--out", str(out), "--device", "cpu"]
-    assert evaluate_command(parse("evaluate", argv)) == 0
+    argv = ["--model", str(encoder), "--tasks", str(tasks), "--out", str(out), "--device", "cpu"]
+    assert cli.main(["evaluate", *argv]) == 0
 
     results = json.loads((out / "results.json").read_text())
-    assert results["command"].startswith("semisupcon evaluate --encoder ") and str(tasks) in results["command"]
+    assert results["command"].startswith("semisupcon evaluate --model ") and str(tasks) in results["command"]
     assert results["encoder"]["weights"].endswith("encoder.ckpt")
     assert [task["name"] for task in results["tasks"]] == ["planted", "pitch"]
     planted, pitch_task = results["tasks"]
@@ -224,9 +205,9 @@ def test_robustness_command_writes_tables_and_plots_per_corruption(tmp_path):
     first = pretrained_encoder(tmp_path / "ssl" / "1", seed=0)
     second = pretrained_encoder(tmp_path / "semisupcon" / "1", seed=1)
     out = tmp_path / "out"
-    argv = ["--encoders", str(first), str(second), "--tasks", str(tasks), "--out", str(out),
+    argv = ["--model", str(first), str(second), "--tasks", str(tasks), "--out", str(out),
             "--corruptions", "bit_crush", "reversal", "--severities", "0", "4", "--device", "cpu"]
-    assert robustness_command(parse("robustness", argv)) == 0
+    assert cli.main(["robustness", *argv]) == 0
 
     results = json.loads((out / "robustness.json").read_text())
     assert results["metric"] == "accuracy" and results["severities"] == [0, 4]

@@ -175,6 +175,7 @@ def test_cli_export_with_hop_and_overwrite(tmp_path, capsys):
     assert cli_main(["export", str(run), str(out), "--hop", "0.1"]) == 0
     manifest = load_exported(out)[1]
     assert (manifest["sample_rate"], manifest["hop"]) == (22050, 2205)
+    assert "hop 0.1 s = 2205 samples" in capsys.readouterr().out
     assert cli_main(["export", str(run), str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert cli_main(["export", str(run), str(out), "--overwrite"]) == 0

@@ -100,4 +100,5 @@ def test_s3prl_eval_refuses_a_folder_that_is_not_an_export(tmp_path):
                "--tasks", str(tasks_file), "--out", str(tmp_path / "out")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
-    assert "not a folder written by `semisupcon export`" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("semisupcon s3prl-eval: error: ")
+    assert "is not a complete export folder" in result.stderr and "Traceback" not in result.stderr

@@ -121,10 +121,7 @@ def test_featurizer_learns_a_weighted_sum_of_our_layers(exported_model):
 
 
 def test_resamples_to_the_encoder_rate_with_integer_stride(tmp_path):
-    exported = export_untrained_encoder(
-        "recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-        {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv", "sample_rate": 22050}, tmp_path,
-    )
+    exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tmp_path, {"sample_rate": 22050})
     upstream = S3PRLUpstream("semisupcon_local", path_or_url=str(exported)).eval()
     encoder, manifest = load_exported(exported)
     stride = upstream.downsample_rates[0]

@@ -1,7 +1,7 @@
 """Loading a model folder someone else wrote runs no code, unless the user opts in.
 
 Every loader of an export folder (``semisupcon embed``, HEAR ``load_model``, the s3prl
-upstream, ``SemiSupConEncoder.from_hparams``, ``semisupcon evaluate --encoder``) and
+upstream, ``SemiSupConEncoder.from_hparams``, ``semisupcon evaluate --model``) and
 of a run folder's ``encoder_spec.yaml`` (``semisupcon export``, ``evaluate``) is given a
 file with a planted ``!apply:os.system`` that would create a marker file: each refuses
 it, names the file and the tag, and the marker never appears. Classes outside the
@@ -108,7 +108,7 @@ def test_a_planted_tag_in_a_run_spec_runs_neither_in_export_nor_in_evaluate(plan
     for path in manifests.values():
         path.write_text("ID,duration,wav,labels\n")
     tasks = write_tasks_file(tmp_path / "tasks.yaml", [planted_task(manifests)], seeds=[1])
-    assert cli_main(["evaluate", "--encoder", str(run), "--tasks", str(tasks), "--out", str(tmp_path / "eval"), "--device", "cpu"]) == 2
+    assert cli_main(["evaluate", "--model", str(run), "--tasks", str(tasks), "--out", str(tmp_path / "eval"), "--device", "cpu"]) == 2
     assert "semisupcon evaluate: error: " in (error := capsys.readouterr().err) and "the tag !apply:os.system is refused" in error
     assert not marker.exists()
 

@@ -33,7 +33,7 @@ def write_pools(folder):
             rows.append({"ID": f"{pool}-{index}", "duration": 1.0, "wav": str(path), "labels": labels})
         write_manifest(folder / f"{pool}.csv", rows)
     command = [str(folder / "labeled.csv"), str(folder / "unlabeled.csv"), "--out", str(folder / "shards"),
-               "--sample_rate", str(RATE), "--workers", "2", "--clips_per_shard", str(CLIPS_PER_SHARD)]
+               "--sample-rate", str(RATE), "--workers", "2", "--clips-per-shard", str(CLIPS_PER_SHARD)]
     assert cli(["cache", *command]) == 0
 
 
@@ -125,7 +125,7 @@ def test_the_pretraining_recipe_trains_from_shards_given_in_the_yaml(tmp_path):
                          "labels": ("rock" if index % 2 else "jazz") if pool == "labeled" else ""})
         write_manifest(tmp_path / f"{pool}.csv", rows)
     assert cli(["cache", str(tmp_path / "labeled.csv"), str(tmp_path / "unlabeled.csv"), "--out", str(tmp_path / "shards"),
-                "--sample_rate", "16000", "--workers", "1", "--clips_per_shard", "5"]) == 0
+                "--sample-rate", "16000", "--workers", "1", "--clips-per-shard", "5"]) == 0
     command = [
         sys.executable, str(root / "recipes/Generic/pretrain/train.py"), str(root / "recipes/Generic/pretrain/hparams/tiny_cpu.yaml"),
         "--labeled_manifest=null", "--unlabeled_manifest=null", f"--labeled_shards={tmp_path / 'shards' / 'labeled'}",

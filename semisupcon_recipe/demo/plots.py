@@ -105,7 +105,7 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
     from sklearn.manifold import TSNE
 
     from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
-    from semisupcon_recipe.features import extract_embeddings
+    from semisupcon_recipe.features import FeatureCache
     from semisupcon_recipe.manifest import read_manifest
 
     plt = _pyplot()
@@ -114,7 +114,7 @@ def plot_embedding_map(checkpoints: dict[str, Path], manifest: Path, cache: Path
     figure, axes = plt.subplots(1, len(checkpoints), figsize=(5 * len(checkpoints) + 1.5, 4.5))
     for axis, (model, checkpoint) in zip(np.atleast_1d(axes), checkpoints.items()):
         encoder = load_encoder_from_checkpoint(checkpoint)
-        embeddings = extract_embeddings(encoder.module, manifest, cache, encoder.clip_len, 64, device=device)
+        embeddings = FeatureCache(encoder.module, manifest, cache, encoder.clip_len, 64).embeddings(device=device)
         points = embeddings.track_means().numpy()  # (M, D)
         coordinates = TSNE(n_components=2, perplexity=min(30, len(points) - 1), random_state=0).fit_transform(points)  # (M, 2)
         keys = [fifths_position(rows[item]["labels"]) for item in embeddings.ids]

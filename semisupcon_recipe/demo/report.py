@@ -141,9 +141,9 @@ def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_
         "# what it runs, step by step: each pretraining (from the repository root), then its probes",
         *pretraining_commands,
         "# MODEL: ssl, semisupcon, random (the encoder at initialisation, written by the demo); S: seed",
-        f"semisupcon evaluate --encoder {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
-        f"semisupcon evaluate --encoder {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/{first}",
-        f"semisupcon robustness --encoders {out}/models/ssl/{first} {out}/models/semisupcon/{first} "
+        f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
+        f"semisupcon evaluate --model {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/{first}",
+        f"semisupcon robustness --model {out}/models/ssl/{first} {out}/models/semisupcon/{first} "
         f"--tasks {out}/tasks.yaml --task key "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} "
         f"--out {out}/robustness",

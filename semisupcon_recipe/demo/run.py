@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from semisupcon_recipe.cli_options import add_device_argument
 from semisupcon_recipe.demo.models import PretrainingCacheError
 from semisupcon_recipe.demo.settings import (
     CONTROL_MANIFEST, HANDCRAFTED, LABELED_CLIPS_TASK, MODELS, PROBE_LABELS, QUICK, RANDOM_INIT, SSL_MIX_MODELS, SUPERVISED_LABEL, TITLES,
@@ -60,7 +61,7 @@ class DemoRun:
 
     def evaluate(self, model: str, seed: int, folder: Path) -> dict:
         """Probe one model folder on the tasks file (``semisupcon evaluate``) and keep the results."""
-        from semisupcon_recipe.evaluate import evaluate_encoder
+        from semisupcon_recipe.evaluation.probing import evaluate_encoder
 
         self.runs.setdefault(model, {})[seed] = folder
         result = evaluate_encoder(folder, self.tasks_file, self.out / "eval" / model / str(seed), cache=self.out / "features",
@@ -156,7 +157,7 @@ def probe_baselines(run: DemoRun) -> list[str]:
 
 def robustness_markdown(run: DemoRun) -> str:
     """Step 4: the key probe of the first seed's pair under corruptions; the markdown for the report."""
-    from semisupcon_recipe.evaluate import robustness
+    from semisupcon_recipe.evaluation.robustness import robustness
 
     print("[4/5] robustness of the key probe", flush=True)
     first = run.settings.seeds[0]
@@ -263,7 +264,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ssl-objective", choices=sorted(SSL_MIX_MODELS),
         help="also pretrain this SpeechBrain SSL method alone and mixed with SemiSupCon (a second table)",
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_device_argument(parser)
 
 
 def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:

@@ -29,14 +29,16 @@ import argparse
 import json
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
+from semisupcon_recipe.cli_options import HOP_HELP, UsageError, add_trust_code_argument
+
 if TYPE_CHECKING:
     import torch
+    from speechbrain.utils.checkpoints import Checkpoint
 
     from semisupcon_recipe.interop.windows import SlidingWindowEncoder
 
@@ -45,9 +47,10 @@ logger = logging.getLogger(__name__)
 S3PRL_SAMPLE_RATE = 16000  # s3prl's fixed input rate (its upstream contract)
 UNTRAINED_CHECKPOINT_FOLDER = "save"
 UNTRAINED_EXPORT_FOLDER = "exported"
+UNREAD_MANIFESTS = {"labeled_manifest": "unread.csv", "unlabeled_manifest": "unread.csv"}
 
 
-class ExportError(RuntimeError):
+class ExportError(UsageError):
     """A checkpoint cannot be exported; the message says why and what to do."""
 
 
@@ -136,18 +139,9 @@ def export_checkpoint(
     >>> metadata["sample_rate"], metadata["window"], metadata["hop"], metadata["embedding_dim"]
     (16000, 8000, 4000, 64)
     """
-    from safetensors.torch import save as save_safetensors
-
-    from semisupcon_recipe.checkpoints import (
-        atomic_write_bytes,
-        encoder_weights,
-        find_checkpoint,
-        find_encoder_spec,
-        load_weights,
-        sha256_of,
-    )
+    from semisupcon_recipe.checkpoints import encoder_weights, find_checkpoint, find_encoder_spec, load_weights
     from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
-    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+    from semisupcon_recipe.exported import MANIFEST_FILE
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
@@ -169,12 +163,24 @@ def export_checkpoint(
         "hop": choose_hop(sample_rate, window, hop_seconds),
         "embedding_dim": int(spec["embedding_dim"]),
     }
+    _write_export_files(out, encoder, encoder_description, numbers, checkpoint)
+    logger.info("exported %s to %s", checkpoint.path, out)
+    return out
+
+
+def _write_export_files(out: Path, encoder: torch.nn.Module, description: dict, numbers: dict, checkpoint: Checkpoint) -> None:
+    """Write ``encoder.safetensors``, ``hyperparams.yaml`` and, last, ``export.json`` (each atomically)."""
+    from safetensors.torch import save as save_safetensors
+
+    from semisupcon_recipe.checkpoints import atomic_write_bytes, sha256_of
+    from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its record is never loaded
     tensors = {name: tensor.detach().contiguous() for name, tensor in encoder.state_dict().items()}
     atomic_write_bytes(out / WEIGHTS_FILE, save_safetensors(tensors, metadata={"format": EXPORT_FORMAT}))
     sha256 = sha256_of(out / WEIGHTS_FILE)
-    atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(encoder_description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
+    atomic_write_bytes(out / HPARAMS_FILE, _hparams_text(description, numbers, sha256, str(checkpoint.path)).encode("utf-8"))
     record = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -187,8 +193,6 @@ def export_checkpoint(
         "source_meta": dict(checkpoint.meta),
     }
     atomic_write_bytes(out / MANIFEST_FILE, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
-    logger.info("exported %s to %s", checkpoint.path, out)
-    return out
 
 
 def load_sliding_encoder(
@@ -216,9 +220,7 @@ def load_sliding_encoder(
     Example
     -------
     >>> import tempfile
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
-    ...                                     tempfile.mkdtemp())
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> sliding, metadata = load_sliding_encoder(exported, max_windows_per_call=2)
     >>> sliding.window, sliding.hop, sliding.max_windows_per_call, metadata["embedding_dim"]
     (8000, 4000, 2, 64)
@@ -230,7 +232,7 @@ def load_sliding_encoder(
     return SlidingWindowEncoder(encoder, metadata["window"], metadata["hop"], max_windows_per_call), metadata
 
 
-def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | None, output_folder: str | Path) -> Path:
+def export_untrained_encoder(hparams_file: str | Path, output_folder: str | Path, overrides: dict | None = None) -> Path:
     """Export the randomly initialised encoder of a pretraining yaml, without training.
 
     Writes ``encoder_spec.yaml`` and one checkpoint (``save/CKPT+...``) into
@@ -242,10 +244,11 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     ----------
     hparams_file : str or Path
         A pretraining yaml.
-    overrides : str or dict, optional
-        hyperpyyaml overrides, e.g. the manifests the yaml requires (they are not read).
     output_folder : str or Path
         Where the spec, the checkpoint and the export go.
+    overrides : dict, optional
+        hyperpyyaml overrides, applied over :data:`UNREAD_MANIFESTS` (the manifests every
+        pretraining yaml requires are not read without training).
 
     Returns
     -------
@@ -255,9 +258,7 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     Example
     -------
     >>> import tempfile
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"},
-    ...                                     tempfile.mkdtemp())
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> sorted(path.name for path in exported.iterdir())
     ['encoder.safetensors', 'export.json', 'hyperparams.yaml']
     """
@@ -265,7 +266,7 @@ def export_untrained_encoder(hparams_file: str | Path, overrides: str | dict | N
     from semisupcon_recipe.encoder_spec import load_encoder_spec, write_encoder_spec
 
     output_folder = Path(output_folder)
-    write_encoder_spec(hparams_file, overrides, output_folder)
+    write_encoder_spec(hparams_file, {**UNREAD_MANIFESTS, **dict(overrides or {})}, output_folder)
     encoder = load_encoder_spec(output_folder)["encoder"]
     VerifiedCheckpointer(output_folder / UNTRAINED_CHECKPOINT_FOLDER, {"encoder": encoder}).save_checkpoint()
     return export_checkpoint(output_folder, output_folder / UNTRAINED_EXPORT_FOLDER)
@@ -276,31 +277,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint_dir", help="pretraining output folder, its save/ folder, or one CKPT+ folder")
     parser.add_argument("out_dir", help="export folder to create (hyperparams.yaml, encoder.safetensors, export.json)")
     parser.add_argument("--hop", type=float, default=None, metavar="SECONDS",
-                        help="frame hop in seconds (default: half the pretraining clip length); "
-                        "rounded to a whole number of 16 kHz samples")
+                        help=f"{HOP_HELP}; default: half the pretraining clip length, rounded to a whole number of "
+                        "16 kHz samples")
     parser.add_argument("--encoder-spec", default=None, metavar="PATH",
                         help="encoder_spec.yaml when it is not in the output folder above the checkpoints")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export in OUT_DIR")
-    parser.add_argument("--trust-code", action="store_true",
-                        help="build an encoder class outside the allow-list named in encoder_spec.yaml "
-                        "(only for a spec you wrote or trust: building it runs its code)")
+    add_trust_code_argument(parser, "encoder_spec.yaml")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon export``; returns the exit code (2: bad or unsafe input)."""
-    from semisupcon_recipe.checkpoints import CheckpointError
-    from semisupcon_recipe.encoder_spec import UnsafeDescriptionError
+    """Run ``semisupcon export``; errors follow :mod:`semisupcon_recipe.cli_options`."""
     from semisupcon_recipe.exported import read_export_record
 
-    try:
-        out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
-    except (ExportError, CheckpointError, UnsafeDescriptionError, FileNotFoundError) as error:
-        print(f"semisupcon export: error: {error}", file=sys.stderr)
-        return 2
+    out = export_checkpoint(args.checkpoint_dir, args.out_dir, args.hop, args.encoder_spec, args.overwrite, args.trust_code)
     record = read_export_record(out)
     print(
         f"exported {record['source_checkpoint']} -> {out} "
-        f"(sample_rate {record['sample_rate']}, window {record['window']}, hop {record['hop']}, "
+        f"(sample_rate {record['sample_rate']}, window {record['window']} samples, "
+        f"hop {record['hop'] / record['sample_rate']:g} s = {record['hop']} samples, "
         f"embedding_dim {record['embedding_dim']})"
     )
     return 0

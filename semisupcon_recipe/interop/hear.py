@@ -57,9 +57,7 @@ def load_model(model_file_path: str = "", device: str | torch.device = "cpu", tr
     -------
     >>> import tempfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
-    >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> model = load_model(str(exported))
     >>> model.sample_rate, model.scene_embedding_size
     (16000, 64)
@@ -110,12 +108,7 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
 def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
     """Scene embeddings ``(n_sounds, D)`` float32: the track embedding (mean of the frames).
 
-    Parameters
-    ----------
-    audio : torch.Tensor
-        ``(n_sounds, n_samples)`` at ``model.sample_rate``, on the model's device.
-    model : HearModel
-        From :func:`load_model`.
+    ``audio`` and ``model`` are as in :func:`get_timestamp_embeddings`.
     """
     audio = _check_audio(audio)  # (n_sounds, n_samples)
     with torch.no_grad():

@@ -59,9 +59,7 @@ class SemiSupConUpstream(nn.Module):
     -------
     >>> import tempfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
-    >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", tempfile.mkdtemp())
     >>> upstream = SemiSupConUpstream(str(exported)).eval()
     >>> hidden = upstream([torch.randn(16000), torch.randn(800)])["hidden_states"]
     >>> len(hidden), tuple(hidden[-1].shape), upstream.get_downsample_rates("hidden_states")

@@ -32,6 +32,8 @@ from typing import Mapping
 
 import yaml
 
+from semisupcon_recipe.cli_options import UsageError, add_device_argument, add_model_argument, command_line
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "hparams" / "s3prl_downstream.yaml"
@@ -173,7 +175,7 @@ def run_s3prl_task(task, model: str, out: Path, settings: Mapping, device: str) 
 
 def results_markdown(results: Mapping) -> str:
     """``results.md``: one row per task with s3prl's test scores (in %)."""
-    from semisupcon_recipe.evaluate import markdown_table
+    from semisupcon_recipe.evaluation.report import markdown_table
 
     rows = []
     for name, entry in results["tasks"].items():
@@ -197,42 +199,43 @@ def results_markdown(results: Mapping) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``semisupcon s3prl-eval``."""
-    parser.add_argument("--model", required=True, help="folder written by `semisupcon export`")
+    add_model_argument(parser)
     parser.add_argument("--tasks", required=True, help="tasks file (the format of `semisupcon evaluate`)")
     parser.add_argument("--out", required=True, help="output folder: HEAR task folders, s3prl runs, results.md/json")
     parser.add_argument("--task", action="append", help="only this task (repeatable); default: every supported task")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="yaml of s3prl's training settings")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    add_device_argument(parser)
+
+
+def _read_config(path: str | Path) -> dict:
+    """s3prl's training settings; a missing or malformed file is a :class:`UsageError`."""
+    try:
+        settings = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UsageError(f"--config {path} is not valid yaml: {error}") from error
+    if not isinstance(settings, dict):
+        raise UsageError(f"--config {path} must be a yaml mapping of s3prl's training settings")
+    return settings
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``semisupcon s3prl-eval``; exit 2 on bad input, 1 when a task fails."""
-    from semisupcon_recipe.evaluate import (
-        TasksFileError,
-        check_manifests_exist,
-        command_line,
-        default_device,
-        load_tasks_file,
-    )
+    """Run ``semisupcon s3prl-eval``; errors follow :mod:`semisupcon_recipe.cli_options`."""
+    from semisupcon_recipe.exported import read_export_record
+    from semisupcon_recipe.evaluation.tasks import TasksFileError, check_manifests_exist, load_tasks_file
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-        _, tasks = load_tasks_file(args.tasks)
-        if args.task:
-            unknown = sorted(set(args.task) - {task.name for task in tasks})
-            if unknown:
-                raise TasksFileError(f"{args.tasks} has no task(s) {unknown}; it has {[task.name for task in tasks]}")
-            tasks = [task for task in tasks if task.name in args.task]
-        check_manifests_exist(tasks, args.tasks)
-        if not Path(args.model, "export.json").is_file():
-            raise FileNotFoundError(f"{args.model} is not a folder written by `semisupcon export` (no export.json)")
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        print(f"semisupcon s3prl-eval: error: {error}")
-        return 2
+    settings = _read_config(args.config)
+    _, tasks = load_tasks_file(args.tasks)
+    if args.task:
+        unknown = sorted(set(args.task) - {task.name for task in tasks})
+        if unknown:
+            raise TasksFileError(f"{args.tasks} has no task(s) {unknown}; it has {[task.name for task in tasks]}")
+        tasks = [task for task in tasks if task.name in args.task]
+    check_manifests_exist(tasks, args.tasks)
+    read_export_record(args.model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = args.device or default_device()
+    device = args.device
     results = {"model": str(args.model), "settings": settings, "command": command_line(args, "s3prl-eval"), "tasks": {}}
     for task in tasks:
         entry = {"kind": task.kind}

@@ -32,8 +32,7 @@ class SemiSupConEncoder(Pretrained):
     >>> import tempfile
     >>> from semisupcon_recipe.interop.export import export_untrained_encoder
     >>> run = Path(tempfile.mkdtemp())
-    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml",
-    ...                                     {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, run)
+    >>> exported = export_untrained_encoder("recipes/Generic/pretrain/hparams/tiny_cpu.yaml", run)
     >>> model = SemiSupConEncoder.from_hparams(source=str(exported), savedir=str(run / "sb"))
     >>> model.encode_batch(torch.randn(2, 16000), torch.tensor([1.0, 0.5])).shape
     torch.Size([2, 64])
