@@ -21,10 +21,11 @@ from semisupcon_recipe.demo.settings import DemoSettings
 LOGGED = ("positives_self", "positives_label", "labeled_fraction")
 
 
-def positive_shares(train_log: Path) -> dict:
+def positive_shares(train_log: Path) -> dict | None:
     """Label-derived positives of a run, averaged over its epochs' logged steps.
 
-    Returns ``label_positives_per_labeled_anchor`` (views of other clips with a matching
+    Returns None when no epoch line has the SemiSupCon objective's statistics (a run
+    without that objective, e.g. BEST-RQ alone), else ``label_positives_per_labeled_anchor`` (views of other clips with a matching
     label, per labeled view), ``label_share_per_labeled_anchor`` (their share of that
     anchor's positives) and ``label_share_per_batch`` (share of all positive pairs of a
     batch that come from labels); all 0 for SSL-only.
@@ -47,7 +48,7 @@ def positive_shares(train_log: Path) -> dict:
             for name, match in values.items():
                 sums[name] += float(match.group(1))
     if not epochs:
-        raise ValueError(f"{train_log} has no epoch line with {', '.join(LOGGED)}: did the run finish an epoch?")
+        return None
     same_clip, from_labels, labeled = (sums[name] / epochs for name in LOGGED)
     per_labeled = from_labels / labeled if labeled else 0.0
     return {

@@ -183,8 +183,10 @@ def supervision_diagnostics(run: DemoRun, models: list[str]) -> dict[str, dict[i
         for seed in run.settings.seeds:
             record = {"memorisation": memorisation_gap(run.results[model][seed], main_metric)}
             subset = run.runs[model][seed] / "labeled_subset.txt"
-            if (run.runs[model][seed] / "train_log.txt").is_file():
-                record["positives"] = positive_shares(run.runs[model][seed] / "train_log.txt")
+            train_log = run.runs[model][seed] / "train_log.txt"
+            positives = positive_shares(train_log) if train_log.is_file() else None
+            if positives is not None:
+                record["positives"] = positives
             labeled = len(subset.read_text(encoding="utf-8").splitlines()) if subset.is_file() else 0
             if labeled:
                 record["draws"] = draw_summary(labeled_draw_counts(run.settings, seed, labeled, pool - labeled))
