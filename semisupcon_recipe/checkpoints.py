@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING
 from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpoint, Checkpointer
 
 from semisupcon_recipe.encoder_spec import SPEC_FILE, load_encoder_spec
+from semisupcon_recipe.files import atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -70,31 +69,6 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``path`` so that it is either absent/old or complete: a uniquely named
-    temporary file in the same folder, flushed to disk, then renamed over ``path``.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "a.txt"
-    >>> atomic_write_bytes(path, b"done")
-    >>> path.read_bytes(), sorted(p.name for p in path.parent.iterdir())
-    (b'done', ['a.txt'])
-    """
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def record_checksums(checkpoint: Checkpoint) -> Path:
     """Write ``CHECKSUMS.json`` into a saved checkpoint: the sha256 of each of its files and its meta.
 
@@ -113,7 +87,7 @@ def record_checksums(checkpoint: Checkpoint) -> Path:
     }
     record = {"format": CHECKSUMS_FORMAT, "meta": dict(checkpoint.meta), "files": files}
     path = Path(checkpoint.path) / CHECKSUMS_FILE
-    atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 

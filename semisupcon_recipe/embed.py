@@ -109,7 +109,7 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` so that ``path`` is either absent or complete."""
     import io
 
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
+    from semisupcon_recipe.files import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -135,7 +135,7 @@ def _is_current(stamp_path: Path, stamp: dict) -> bool:
 
 
 def _atomic_write_json(path: Path, document: dict) -> None:
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
+    from semisupcon_recipe.files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
 
@@ -152,7 +152,7 @@ def _check_record(out: Path, record: dict) -> None:
                 "use a new --out folder or empty this one"
             )
         return
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
+    from semisupcon_recipe.files import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))

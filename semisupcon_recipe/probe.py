@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from semisupcon_recipe.features import TrackEmbeddings
+from semisupcon_recipe.files import atomic_write_text
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import METRICS_BY_KIND, compute_metrics
 
@@ -527,9 +527,7 @@ def write_json(path: str | Path, data: object) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
 def train_probe(

@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, registe
 
 from semisupcon_recipe.audio_cache import CacheRateError, as_float, encode_samples
 from semisupcon_recipe.data import EpochSeed, ViewBatch
+from semisupcon_recipe.files import atomic_path, atomic_write_text
 from semisupcon_recipe.manifest import LabelVocabulary
 from semisupcon_recipe.views import view_starts
 
@@ -64,9 +64,7 @@ def _decode(source: str, sample_rate: int) -> tuple[np.ndarray | None, str | Non
 
 
 def _save_index(folder: Path, index: dict) -> None:
-    temporary = folder / f"{INDEX_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(index), encoding="utf-8")
-    os.replace(temporary, folder / INDEX_FILE)
+    atomic_write_text(folder / INDEX_FILE, json.dumps(index))
 
 
 def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips_per_shard: int, workers: int = 1) -> dict:
@@ -100,8 +98,7 @@ def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips
             decoded = pool.map(_decode, [rows[item_id]["wav"] for item_id in chunk], [sample_rate] * len(chunk))
             name = f"shard-{len(index['shards']):06d}.tar"
             entry = {"name": name, "ids": [], "labels": [], "num_samples": []}
-            temporary = out / f"{name}.{os.getpid()}.tmp"
-            with wds.TarWriter(str(temporary)) as writer:
+            with atomic_path(out / name) as temporary, wds.TarWriter(str(temporary)) as writer:
                 for item_id, (samples, error) in zip(chunk, decoded):
                     if error is not None:
                         index["skipped"][item_id] = error
@@ -113,7 +110,6 @@ def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips
                     entry["labels"].append(rows[item_id]["labels"])
                     entry["num_samples"].append(len(samples))
                     written += 1
-            os.replace(temporary, out / name)
             index["shards"].append(entry)
             _save_index(out, index)
     _save_index(out, index)

@@ -139,7 +139,6 @@ def export_checkpoint(
     from safetensors.torch import save as save_safetensors
 
     from semisupcon_recipe.checkpoints import (
-        atomic_write_bytes,
         encoder_weights,
         find_checkpoint,
         find_encoder_spec,
@@ -148,6 +147,7 @@ def export_checkpoint(
     )
     from semisupcon_recipe.encoder_spec import load_encoder_spec, read_description
     from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+    from semisupcon_recipe.files import atomic_write_bytes
 
     checkpoint = find_checkpoint(checkpoint_dir)
     spec_path = Path(encoder_spec) if encoder_spec is not None else find_encoder_spec(checkpoint)
