@@ -23,7 +23,7 @@ from semisupcon_recipe.checkpoints import VerifiedCheckpointer
 from semisupcon_recipe.data import collate_views, pretraining_datasets
 from semisupcon_recipe.distributed import main_process_first, rank_and_world_size
 from semisupcon_recipe.encoder_spec import write_encoder_spec
-from semisupcon_recipe.run_logging import LOG_CONFIG, LOG_FILE, STAGE_LOGGER, record_command_line
+from semisupcon_recipe.run_logging import LOG_CONFIG, LOG_FILE, STAGE_LOGGER, record_command_line, restored_logging
 from semisupcon_recipe.sampling import MixedLabelBatchSampler
 from semisupcon_recipe.settings_record import describe_differences, read_record, write_record
 
@@ -237,6 +237,7 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str | dict, hp
         if sb.utils.distributed.if_main_process():
             stack.enter_context(output_folder_lock(output_folder))
             check_method_settings(output_folder, method_settings(hparams), hparams["save_folder"])
+        stack.enter_context(restored_logging())  # the log goes to output_folder until the run ends
         sb.create_experiment_directory(output_folder, hparams_file, overrides, log_config=LOG_CONFIG)
         sb.utils.distributed.run_on_main(record_command_line, args=[output_folder])
         sb.utils.distributed.run_on_main(write_encoder_spec, args=[hparams_file, overrides, output_folder])

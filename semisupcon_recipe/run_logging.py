@@ -7,7 +7,8 @@ run folder (pretraining hands the same :data:`LOG_CONFIG` to SpeechBrain's
 the console shows warnings, errors, SpeechBrain's one line per epoch and the lines of the
 :data:`STAGE_LOGGER` (one per stage of a run: "pretraining ... done"); progress bars are
 tqdm's and are unaffected. Each command line is recorded once, in
-``<run folder>/command.txt``, by :func:`record_command_line`.
+``<run folder>/command.txt``, by :func:`record_command_line`. A run started inside
+another (the demo's pretrainings) logs to its own folder within :func:`restored_logging`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import speechbrain as sb
 
@@ -100,8 +102,9 @@ def setup_run_logging(folder: str | Path, verbose: bool = False, command: str | 
     -------
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
-    >>> log_file = setup_run_logging(folder, command="semisupcon demo --quick")
-    >>> logging.getLogger("speechbrain.utils.checkpoints").info("Saved an end-of-epoch checkpoint")
+    >>> with restored_logging():
+    ...     log_file = setup_run_logging(folder, command="semisupcon demo --quick")
+    ...     logging.getLogger("speechbrain.utils.checkpoints").info("Saved an end-of-epoch checkpoint")
     >>> "Saved an end-of-epoch checkpoint" in log_file.read_text()
     True
     """
@@ -114,3 +117,35 @@ def setup_run_logging(folder: str | Path, verbose: bool = False, command: str | 
     sb.utils.logger.setup_logging(LOG_CONFIG, overrides)
     record_command_line(folder, command)
     return log_file
+
+
+@contextmanager
+def restored_logging() -> Iterator[None]:
+    """Give the root logger back its handlers and level when the block ends.
+
+    For a run started inside another program (``semisupcon demo`` pretrains in its own
+    process): the run's set-up points the log at the run's folder, and the caller's log
+    resumes afterwards.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> before = list(logging.getLogger().handlers)
+    >>> with restored_logging():
+    ...     _ = setup_run_logging(tempfile.mkdtemp(), command="python train.py")
+    >>> logging.getLogger().handlers == before
+    True
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        for handler in handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(level)

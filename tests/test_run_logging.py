@@ -6,18 +6,14 @@ import pytest
 import torch
 from speechbrain.utils.checkpoints import Checkpointer
 
+from semisupcon_recipe import run_logging
 from semisupcon_recipe.run_logging import COMMAND_FILE, STAGE_LOGGER, setup_run_logging
 
 
 @pytest.fixture
 def restored_logging():
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        handler.close()
-    root.handlers[:], root.level = saved[0], saved[1]
+    with run_logging.restored_logging():
+        yield
 
 
 def test_speechbrain_checkpoint_lines_go_to_the_log_file_not_the_console(tmp_path, capsys, restored_logging):
@@ -47,3 +43,13 @@ def test_a_rerun_with_the_same_command_records_it_once_and_a_new_one_is_added(tm
     assert (tmp_path / COMMAND_FILE).read_text().splitlines() == [
         "python train.py ssl.yaml", "python train.py ssl.yaml --seed 2",
     ]
+
+
+def test_a_run_inside_another_logs_to_its_folder_and_the_caller_log_resumes(tmp_path, restored_logging):
+    outer = setup_run_logging(tmp_path / "demo", command="semisupcon demo")
+    with run_logging.restored_logging():
+        inner = setup_run_logging(tmp_path / "demo" / "models" / "ssl", command="python train.py ssl.yaml")
+        logging.getLogger("speechbrain.core").info("inner line")
+    logging.getLogger("semisupcon_recipe.demo").info("outer line")
+    assert "inner line" in inner.read_text() and "inner line" not in outer.read_text()
+    assert "outer line" in outer.read_text() and "outer line" not in inner.read_text()
