@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.evaluate import load_tasks_file, parse_settings, probe_data, task_data
+from semisupcon_recipe.evaluate import default_device, load_tasks_file, parse_settings, probe_data, task_data
 from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
+from semisupcon_recipe.probe import write_json
 from semisupcon_recipe.probe_tuning import logistic_regression_reference
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,17 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", required=True, help="output folder of a finished `semisupcon demo`")
     parser.add_argument("--out", help="where the paper-preset runs and protocols.json go (default DEMO/protocols)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", help="where the encoders and probes run (default: cuda when available, else cpu)")
     args = parser.parse_args(argv)
     demo = Path(args.demo)
     if not (demo / "tasks.yaml").is_file() or not (demo / "eval" / "ssl").is_dir():
         print(f"{demo} is not a finished `semisupcon demo` output (tasks.yaml, eval/ssl/<seed>/)", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else demo / "protocols"
-    results = compare(demo, out, args.device)
+    results = compare(demo, out, args.device or default_device())
     table = markdown(results)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "protocols.json").write_text(json.dumps({**results, "table": table}, indent=1))
+    write_json(out / "protocols.json", {**results, "table": table})
     print(table)
     return 0
 

@@ -104,11 +104,11 @@ def audio_duration(path: str | Path) -> float:
 
     Example
     -------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "tone.wav")
-    >>> soundfile.write(path, np.zeros(8000, dtype="float32"), 16000)
-    >>> audio_duration(path)
-    0.5
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".flac") as file:
+    ...     soundfile.write(file.name, np.zeros(36000, dtype="float32"), 48000)
+    ...     audio_duration(file.name)
+    0.75
     """
     frames, rate = audio_info(path)
     return frames / rate

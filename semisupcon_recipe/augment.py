@@ -1,5 +1,9 @@
 """The training augmentation chain of SemiSupCon (METHOD.md section 7), batched in torch.
 
+This module draws each row's parameters and applies the transforms in order; the
+signal processing itself is in :mod:`semisupcon_recipe.augment_dsp` and
+:mod:`semisupcon_recipe.augment_pitch` (the pitch shift).
+
 :class:`AugmentationChain` takes a batch of views ``(B, T)`` (or one view ``(T,)``) and
 returns the same shape. Every row draws its own parameters: the whole chain is applied
 to a row with probability ``p_chain``, then each transform with its own probability, in
@@ -69,9 +73,25 @@ from typing import Callable, Sequence
 
 import torch
 
+from semisupcon_recipe.augment_dsp import (
+    FILTER_KINDS,
+    add_coloured_noise,
+    add_echoes,
+    apply_frequency_response,
+    apply_gain,
+    draw_device,
+    filter_response,
+    hz_to_mel,
+    mel_to_hz,
+)
+from semisupcon_recipe.augment_pitch import pitch_shift
+
 MAX_SEVERITY = 4
 DEFAULT_SEVERITY = 2
-FILTER_KINDS = ("lowpass", "highpass", "bandpass", "bandstop")
+# How severity acts on each knob (module docstring, "Severity"); one table per rule.
+PROBABILITY_KNOBS = ("p_chain", "gain_p", "polarity_p", "noise_p", "filter_p", "pitch_p", "delay_p")  # min(1, p * s)
+SCALED_RANGE_KNOBS = ("gain_db", "noise_decay", "pitch_semitones")  # (low * s, high * s)
+FIXED_RANGE_KNOBS = ("lowpass_cutoff_hz", "highpass_cutoff_hz", "band_centre_hz", "band_width_fraction", "delay_ms")  # positive, unscaled
 
 
 def severity_scale(severity: float) -> float:
@@ -85,372 +105,6 @@ def severity_scale(severity: float) -> float:
     if isinstance(severity, bool) or not isinstance(severity, numbers.Real) or not 0 <= severity <= MAX_SEVERITY:
         raise ValueError(f"severity must be a number in [0, {MAX_SEVERITY}], got {severity!r}")
     return float(severity) / DEFAULT_SEVERITY
-
-
-def hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
-    """HTK mel scale, as torch-audiomentations uses to draw cutoffs.
-
-    Example
-    -------
-    >>> round(float(hz_to_mel(torch.tensor(1000.0))), 1)
-    1000.0
-    """
-    return 2595.0 * torch.log10(1.0 + hz / 700.0)
-
-
-def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`hz_to_mel`.
-
-    Example
-    -------
-    >>> round(float(mel_to_hz(hz_to_mel(torch.tensor(440.0)))), 3)
-    440.0
-    """
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-
-
-def apply_gain(waveforms: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
-    """Multiply each row of ``(B, T)`` by ``10 ** (gain_db / 20)``, ``gain_db`` ``(B,)``.
-
-    Example
-    -------
-    >>> apply_gain(torch.ones(2, 3), torch.tensor([0.0, -20.0]))
-    tensor([[1.0000, 1.0000, 1.0000],
-            [0.1000, 0.1000, 0.1000]])
-    """
-    return waveforms * (10.0 ** (gain_db / 20.0)).unsqueeze(1)
-
-
-def _rfft_frequencies(n_fft: int, sample_rate: float, device: torch.device) -> torch.Tensor:
-    return torch.fft.rfftfreq(n_fft, d=1.0 / sample_rate, device=device)  # (F,)
-
-
-def _butterworth_pair(frequencies: torch.Tensor, cutoff_hz: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Low-pass and high-pass Butterworth magnitudes ``(B, F)`` sharing one ratio power."""
-    ratio_power = (frequencies.unsqueeze(0) / cutoff_hz.unsqueeze(1)) ** order  # (B, F): (f / fc)^n
-    lowpass = torch.rsqrt(1.0 + ratio_power * ratio_power)  # 1 / sqrt(1 + (f / fc)^2n)
-    return lowpass, ratio_power * lowpass  # high-pass: (f / fc)^n / sqrt(1 + (f / fc)^2n)
-
-
-def lowpass_response(frequencies: torch.Tensor, cutoff_hz: torch.Tensor, order: int) -> torch.Tensor:
-    """Butterworth low-pass magnitude ``1 / sqrt(1 + (f / fc) ** (2 order))``.
-
-    ``frequencies`` ``(F,)``, ``cutoff_hz`` ``(B,)``; returns ``(B, F)``.
-
-    Example
-    -------
-    >>> lowpass_response(torch.tensor([0.0, 100.0]), torch.tensor([100.0]), 4)
-    tensor([[1.0000, 0.7071]])
-    """
-    return _butterworth_pair(frequencies, cutoff_hz, order)[0]
-
-
-def highpass_response(frequencies: torch.Tensor, cutoff_hz: torch.Tensor, order: int) -> torch.Tensor:
-    """Butterworth high-pass magnitude ``1 / sqrt(1 + (fc / f) ** (2 order))`` (0 at DC).
-
-    ``frequencies`` ``(F,)``, ``cutoff_hz`` ``(B,)``; returns ``(B, F)``.
-
-    Example
-    -------
-    >>> highpass_response(torch.tensor([0.0, 100.0]), torch.tensor([100.0]), 4)
-    tensor([[0.0000, 0.7071]])
-    """
-    return _butterworth_pair(frequencies, cutoff_hz, order)[1]
-
-
-def filter_response(
-    frequencies: torch.Tensor,
-    kind: torch.Tensor,
-    cutoff_hz: torch.Tensor,
-    band_hz: torch.Tensor,
-    order: int,
-) -> torch.Tensor:
-    """Per-row magnitude response of the chain's filters.
-
-    Parameters
-    ----------
-    frequencies : torch.Tensor
-        ``(F,)`` frequencies in Hz.
-    kind : torch.Tensor
-        ``(B,)`` integer index into :data:`FILTER_KINDS`.
-    cutoff_hz : torch.Tensor
-        ``(B,)`` cutoff of the low-pass / high-pass rows.
-    band_hz : torch.Tensor
-        ``(B, 2)`` lower and upper edge of the band-pass / band-stop rows.
-    order : int
-        Butterworth order (6 dB per octave per order).
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, F)`` magnitudes in [0, 1]; band-pass is a high-pass at the lower edge times
-        a low-pass at the upper edge, band-stop is one minus the band-pass.
-
-    Example
-    -------
-    >>> f = torch.tensor([100.0, 1000.0, 10000.0])
-    >>> response = filter_response(f, torch.tensor([0, 1, 2, 3]), torch.full((4,), 1000.0),
-    ...                            torch.tensor([[500.0, 2000.0]] * 4), order=4)
-    >>> (response > 0.5).int()
-    tensor([[1, 1, 0],
-            [0, 1, 1],
-            [0, 1, 0],
-            [1, 0, 1]], dtype=torch.int32)
-    """
-    kind = kind.unsqueeze(1)  # (B, 1)
-    is_shelf = kind < FILTER_KINDS.index("bandpass")  # low-pass / high-pass rows use the cutoff
-    lower_edge = torch.where(is_shelf.squeeze(1), cutoff_hz, band_hz[:, 0])  # (B,)
-    lowpass, highpass = _butterworth_pair(frequencies, lower_edge, order)  # (B, F)
-    bandpass = highpass * _butterworth_pair(frequencies, band_hz[:, 1], order)[0]  # (B, F)
-    shelf = torch.where(kind == FILTER_KINDS.index("lowpass"), lowpass, highpass)
-    band = torch.where(kind == FILTER_KINDS.index("bandpass"), bandpass, 1.0 - bandpass)
-    return torch.where(is_shelf, shelf, band)  # (B, F)
-
-
-def apply_frequency_response(waveforms: torch.Tensor, response: Callable[[torch.Tensor], torch.Tensor], sample_rate: float) -> torch.Tensor:
-    """Filter ``(B, T)`` by a zero-phase magnitude response in the FFT domain.
-
-    The signal is zero-padded to twice its length so the two-sided impulse response
-    does not wrap around onto the other end of the view.
-
-    Parameters
-    ----------
-    waveforms : torch.Tensor
-        ``(B, T)``.
-    response : callable
-        Maps frequencies ``(F,)`` in Hz to magnitudes ``(B, F)``.
-    sample_rate : float
-        Hz.
-
-    Example
-    -------
-    >>> x = torch.randn(2, 1000)
-    >>> y = apply_frequency_response(x, lambda f: torch.ones(2, f.numel()), 16000)
-    >>> torch.allclose(x, y, atol=1e-5)
-    True
-    """
-    length = waveforms.shape[-1]
-    n_fft = 2 * length
-    spectrum = torch.fft.rfft(waveforms, n=n_fft)  # (B, F)
-    gains = response(_rfft_frequencies(n_fft, sample_rate, waveforms.device)).to(waveforms.dtype)  # (B, F)
-    return torch.fft.irfft(spectrum * gains, n=n_fft)[..., :length]  # (B, T)
-
-
-def coloured_noise(
-    shape: tuple[int, int],
-    decay: torch.Tensor,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Unit-RMS noise rows whose power spectral density falls as ``f ** -decay``.
-
-    Parameters
-    ----------
-    shape : (B, T)
-    decay : torch.Tensor
-        ``(B,)`` power-law exponent per row (0 white, 1 pink, 2 brown).
-    generator : torch.Generator, optional
-        Source of the white noise; torch's global RNG when omitted.
-    device : optional
-        Device of the result.
-
-    Example
-    -------
-    >>> noise = coloured_noise((2, 4000), torch.tensor([0.0, 2.0]), torch.Generator().manual_seed(0))
-    >>> noise.shape, [round(float(v), 3) for v in noise.pow(2).mean(dim=1).sqrt()]
-    (torch.Size([2, 4000]), [1.0, 1.0])
-    """
-    batch, length = shape
-    device = torch.device(device) if device is not None else decay.device
-    white = _randn((batch, length), generator, device)  # (B, T)
-    spectrum = torch.fft.rfft(white)  # (B, F)
-    log_bins = torch.arange(spectrum.shape[-1], device=device, dtype=white.dtype).clamp(min=1.0).log()  # (F,)
-    amplitude = torch.exp(log_bins.unsqueeze(0) * (-decay.to(device, white.dtype).unsqueeze(1) / 2.0))  # (B, F): f^(-decay/2)
-    amplitude[:, 0] = 0.0
-    noise = torch.fft.irfft(spectrum * amplitude, n=length)  # (B, T)
-    return noise / _rms(noise).clamp(min=torch.finfo(noise.dtype).tiny)
-
-
-def add_coloured_noise(
-    waveforms: torch.Tensor,
-    snr_db: torch.Tensor,
-    decay: torch.Tensor,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Add coloured noise to each row of ``(B, T)`` at ``snr_db`` ``(B,)`` dB.
-
-    The noise RMS is ``rms(row) / 10 ** (snr_db / 20)`` (torch-audiomentations'
-    ``AddColoredNoise``); a silent row stays silent.
-
-    Example
-    -------
-    >>> x = torch.sin(torch.arange(8000) / 5.0).unsqueeze(0)
-    >>> y = add_coloured_noise(x, torch.tensor([10.0]), torch.tensor([1.0]), torch.Generator().manual_seed(0))
-    >>> round(float(10 * torch.log10(x.pow(2).mean() / (y - x).pow(2).mean())), 2)
-    10.0
-    """
-    noise = coloured_noise(tuple(waveforms.shape), decay, generator, waveforms.device).to(waveforms.dtype)  # (B, T)
-    scale = _rms(waveforms) / (10.0 ** (snr_db / 20.0)).unsqueeze(1)  # (B, 1)
-    return waveforms + scale * noise
-
-
-def resample_by_ratio(waveforms: torch.Tensor, ratio: torch.Tensor, length: int) -> torch.Tensor:
-    """Read row ``b`` at ``ratio_b`` times its speed: ``y_b(t) = x_b(ratio_b * t)``, ``t < length``.
-
-    Cubic (Catmull-Rom) interpolation between the four neighbouring samples (about
-    -0.2 dB at a quarter of the sample rate, where linear interpolation loses 1 dB);
-    zeros past the end of a row. No anti-aliasing: band-limit rows sped up
-    (``ratio > 1``) to ``nyquist / ratio`` first (:func:`phase_vocoder` can).
-    ``waveforms`` ``(B, T)`` -> ``(B, length)``.
-
-    Example
-    -------
-    >>> ramp = torch.arange(8.0).repeat(2, 1)
-    >>> resample_by_ratio(ramp, torch.tensor([2.0, 0.5]), 6)[:, 2:]  # exact on a ramp away from the start
-    tensor([[4.0000, 6.0000, 0.0000, 0.0000],
-            [1.0000, 1.5000, 2.0000, 2.5000]])
-    """
-    last = waveforms.shape[-1] - 1
-    positions = torch.arange(length, device=waveforms.device, dtype=ratio.dtype).unsqueeze(0) * ratio.unsqueeze(1)  # (B, L)
-    base = positions.floor().long()  # (B, L)
-    t = (positions - base).to(waveforms.dtype)  # (B, L) in [0, 1)
-    before, here, after, next_after = (waveforms.gather(1, (base + shift).clamp(0, last)) for shift in (-1, 0, 1, 2))
-    resampled = here + t * (
-        0.5 * (after - before)
-        + t * ((before - 2.5 * here + 2.0 * after - 0.5 * next_after) + t * (1.5 * (here - after) + 0.5 * (next_after - before)))
-    )  # (B, L): Catmull-Rom spline through the four samples
-    return resampled * (positions <= last)
-
-
-def phase_vocoder(
-    waveforms: torch.Tensor,
-    rate: torch.Tensor,
-    length: int,
-    n_fft: int,
-    hop_length: int,
-    keep_below: torch.Tensor | None = None,
-    lowpass_order: int = 8,
-) -> torch.Tensor:
-    """Batched phase vocoder: play row ``b`` at ``rate_b`` times its tempo, pitch kept.
-
-    Output frame ``k`` reads input frame ``k * rate_b``: magnitudes are interpolated
-    between the two neighbouring frames, phases accumulate the measured per-bin phase
-    advance between them (``torchaudio.functional.phase_vocoder``, with a time step per
-    row). One change: the first frame of a centred STFT sees half a window of zero
-    padding, so its phases and its advance to the next frame are not those of the
-    steady signal; the accumulation starts from frame 1's phases extrapolated back one
-    hop and frame 0 reuses frame 1's advance (without this a steady tone stretched by
-    any rate other than 1 loses about 10 % of its amplitude).
-
-    Parameters
-    ----------
-    waveforms : torch.Tensor
-        ``(B, T)``.
-    rate : torch.Tensor
-        ``(B,)`` tempo factors (> 1 faster); frames past the end of a row are silent.
-    length : int
-        Output samples per row.
-    n_fft, hop_length : int
-        STFT (Hann window).
-    keep_below : torch.Tensor, optional
-        ``(B,)`` per-row low-pass cutoff as a fraction of Nyquist, applied to the output
-        spectrum (Butterworth magnitude of ``lowpass_order``); ``inf`` keeps everything.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, length)``.
-
-    Example
-    -------
-    >>> phase_vocoder(torch.randn(3, 4000), torch.tensor([0.5, 1.0, 2.0]), 8000, 512, 128).shape
-    torch.Size([3, 8000])
-    """
-    batch = waveforms.shape[0]
-    window = torch.hann_window(n_fft, device=waveforms.device, dtype=waveforms.dtype)
-    spectrum = torch.stft(
-        waveforms, n_fft, hop_length, window=window, center=True, pad_mode="constant", return_complex=True
-    )  # (B, F, N)
-    n_bins, n_frames = spectrum.shape[-2:]
-    spectrum = torch.nn.functional.pad(spectrum, (0, 2))  # (B, F, N + 2): silent frames past the end
-    magnitude, angle = spectrum.abs(), spectrum.angle()  # (B, F, N + 2)
-    # Only the advance modulo 2 pi matters (analysis hop = synthesis hop); wrapping keeps the sum small.
-    advance = torch.remainder(angle[..., 1:] - angle[..., :-1] + math.pi, 2.0 * math.pi) - math.pi  # (B, F, N + 1)
-    if n_frames > 2:
-        advance[..., 0] = advance[..., 1]
-    start_phase = angle[..., 1:2] - advance[..., :1]  # (B, F, 1)
-    out_frames = -(-length // hop_length) + 1
-    steps = torch.arange(out_frames, device=waveforms.device, dtype=rate.dtype).unsqueeze(0) * rate.unsqueeze(1)  # (B, K)
-    steps = steps.clamp(max=n_frames)
-    first = steps.floor().long()  # (B, K)
-    alpha = (steps - first).to(waveforms.dtype).unsqueeze(1)  # (B, 1, K)
-    first = first.unsqueeze(1).expand(batch, n_bins, out_frames)  # (B, F, K)
-    magnitude_out = (1.0 - alpha) * magnitude.gather(2, first) + alpha * magnitude.gather(2, first + 1)  # (B, F, K)
-    if keep_below is not None:
-        normalised = torch.linspace(0.0, 1.0, n_bins, device=waveforms.device, dtype=waveforms.dtype)  # (F,) of Nyquist
-        magnitude_out = magnitude_out * lowpass_response(normalised, keep_below.to(waveforms.dtype), lowpass_order).unsqueeze(-1)
-    phase = torch.cat([start_phase, advance.gather(2, first)[..., :-1]], dim=-1).cumsum(dim=-1)  # (B, F, K)
-    stretched = torch.polar(magnitude_out, phase)  # (B, F, K)
-    return torch.istft(stretched, n_fft, hop_length, window=window, center=True, length=length)  # (B, length)
-
-
-def pitch_shift(
-    waveforms: torch.Tensor,
-    semitones: torch.Tensor,
-    n_fft: int,
-    hop_length: int,
-    antialias_order: int,
-) -> torch.Tensor:
-    """Shift the pitch of each row of ``(B, T)`` by ``semitones`` ``(B,)``, same tempo and length.
-
-    With ``r = 2 ** (semitones / 12)``: the phase vocoder slows row ``b`` down ``r_b``
-    times (``T * r_b`` samples, pitch kept) and, for ``r_b > 1``, low-passes it at
-    ``nyquist / r_b`` in the same STFT; reading the result ``r_b`` times faster
-    (:func:`resample_by_ratio`) restores the length and tempo and moves every frequency
-    by ``r_b``.
-
-    Example
-    -------
-    >>> rate = 8000
-    >>> tone = torch.sin(2 * math.pi * 440 * torch.arange(rate) / rate).unsqueeze(0)
-    >>> shifted = pitch_shift(tone, torch.tensor([12.0]), 512, 128, 8)
-    >>> int(torch.fft.rfft(shifted[0]).abs().argmax())  # 1 Hz bins
-    880
-    """
-    length = waveforms.shape[-1]
-    ratio = 2.0 ** (semitones / 12.0)  # (B,)
-    keep_below = torch.where(ratio > 1.0, 1.0 / ratio, torch.full_like(ratio, math.inf))  # (B,)
-    slowed = phase_vocoder(
-        waveforms, 1.0 / ratio, math.ceil(length * float(ratio.max())), n_fft, hop_length, keep_below, antialias_order
-    )  # (B, T * max r)
-    return resample_by_ratio(slowed, ratio, length)
-
-
-def add_echoes(
-    waveforms: torch.Tensor,
-    delay_samples: torch.Tensor,
-    echoes: torch.Tensor,
-    echo_gain: float,
-    output_gain: float,
-) -> torch.Tensor:
-    """``output_gain * (x(t) + sum_{k<=E} echo_gain**k * x(t - k * delay))`` per row.
-
-    ``waveforms`` ``(B, T)``, ``delay_samples`` and ``echoes`` ``(B,)`` integers.
-
-    Example
-    -------
-    >>> impulse = torch.zeros(1, 8); impulse[0, 0] = 1.0
-    >>> add_echoes(impulse, torch.tensor([3]), torch.tensor([2]), 0.5, 0.5)
-    tensor([[0.5000, 0.0000, 0.0000, 0.2500, 0.0000, 0.0000, 0.1250, 0.0000]])
-    """
-    length = waveforms.shape[-1]
-    time = torch.arange(length, device=waveforms.device).unsqueeze(0)  # (1, T)
-    mix = waveforms.clone()
-    for echo in range(1, int(echoes.max()) + 1):
-        source = time - echo * delay_samples.unsqueeze(1)  # (B, T)
-        audible = (source >= 0) & (echo <= echoes).unsqueeze(1)  # (B, T)
-        mix = mix + echo_gain**echo * waveforms.gather(1, source.clamp(min=0)) * audible
-    return output_gain * mix
 
 
 @dataclass
@@ -483,22 +137,11 @@ class ChainParameters:
 
 
 def _uniform(low: float, high: float, size: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    source = generator.device if generator is not None else device
-    return (low + (high - low) * torch.rand(size, generator=generator, device=source)).to(device)
+    return (low + (high - low) * torch.rand(size, generator=generator, device=draw_device(generator, device))).to(device)
 
 
 def _randint(low: int, high: int, size: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    source = generator.device if generator is not None else device
-    return torch.randint(low, high + 1, (size,), generator=generator, device=source).to(device)
-
-
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    source = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=source).to(device)
-
-
-def _rms(waveforms: torch.Tensor) -> torch.Tensor:
-    return waveforms.pow(2).mean(dim=-1, keepdim=True).sqrt()  # (B, 1)
+    return torch.randint(low, high + 1, (size,), generator=generator, device=draw_device(generator, device)).to(device)
 
 
 def _check_probability(name: str, value: float) -> None:
@@ -512,6 +155,13 @@ def _check_range(name: str, values: Sequence[float], positive: bool = False) -> 
     if positive and values[0] <= 0:
         raise ValueError(f"{name} must be positive, got {values!r}")
     return float(values[0]), float(values[1])
+
+
+def _whole_range(name: str, values: Sequence[int]) -> tuple[int, int]:
+    low, high = _check_range(name, values, positive=True)
+    if low != int(low) or high != int(high):
+        raise ValueError(f"{name} must be whole numbers, got {values!r}")
+    return int(low), int(high)
 
 
 class AugmentationChain(torch.nn.Module):
@@ -597,41 +247,32 @@ class AugmentationChain(torch.nn.Module):
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         scale = severity_scale(severity)
-        probabilities = dict(
-            p_chain=p_chain, gain_p=gain_p, polarity_p=polarity_p, noise_p=noise_p,
-            filter_p=filter_p, pitch_p=pitch_p, delay_p=delay_p,
+        self.sample_rate, self.severity = int(sample_rate), severity
+        knobs = dict(
+            p_chain=p_chain, gain_p=gain_p, polarity_p=polarity_p, noise_p=noise_p, filter_p=filter_p, pitch_p=pitch_p,
+            delay_p=delay_p, gain_db=gain_db, noise_decay=noise_decay, pitch_semitones=pitch_semitones,
+            lowpass_cutoff_hz=lowpass_cutoff_hz, highpass_cutoff_hz=highpass_cutoff_hz, band_centre_hz=band_centre_hz,
+            band_width_fraction=band_width_fraction, delay_ms=delay_ms,
         )  # fmt: skip
-        for name, value in probabilities.items():
-            _check_probability(name, value)
-            setattr(self, name, min(1.0, value * scale))
-        frequency_ranges = dict(
-            lowpass_cutoff_hz=lowpass_cutoff_hz, highpass_cutoff_hz=highpass_cutoff_hz,
-            band_centre_hz=band_centre_hz, band_width_fraction=band_width_fraction, delay_ms=delay_ms,
-        )  # fmt: skip
-        for name, values in frequency_ranges.items():
-            setattr(self, name, _check_range(name, values, positive=True))
-        echoes_low, echoes_high = _check_range("delay_echoes", delay_echoes, positive=True)
-        if echoes_low != int(echoes_low) or echoes_high != int(echoes_high):
-            raise ValueError(f"delay_echoes must be whole numbers, got {delay_echoes!r}")
+        for name in PROBABILITY_KNOBS:
+            _check_probability(name, knobs[name])
+            setattr(self, name, min(1.0, knobs[name] * scale))
+        for name in SCALED_RANGE_KNOBS:
+            setattr(self, name, tuple(scale * value for value in _check_range(name, knobs[name])))
+        for name in FIXED_RANGE_KNOBS:
+            setattr(self, name, _check_range(name, knobs[name], positive=True))
+        low, high = _check_range("noise_snr_db", noise_snr_db)
+        snr_shift = -20.0 * math.log10(scale) if scale > 0 else math.inf  # the noise amplitude scales by s
+        self.noise_snr_db = (low + snr_shift, high + snr_shift)
+        self.delay_echoes = _whole_range("delay_echoes", delay_echoes)
+        self.delay_echo_gain = min(1.0, float(delay_echo_gain) * scale)
+        self.delay_output_gain = float(delay_output_gain)
         if pitch_hop_length <= 0 or pitch_n_fft < pitch_hop_length:
             raise ValueError(f"need 0 < pitch_hop_length <= pitch_n_fft, got {pitch_hop_length}, {pitch_n_fft}")
         if filter_order < 1 or pitch_antialias_order < 1:
             raise ValueError(f"filter orders must be >= 1, got {filter_order}, {pitch_antialias_order}")
-        low, high = _check_range("noise_snr_db", noise_snr_db)
-        snr_shift = -20.0 * math.log10(scale) if scale > 0 else math.inf
-        self.sample_rate = int(sample_rate)
-        self.severity = severity
-        self.gain_db = tuple(scale * v for v in _check_range("gain_db", gain_db))
-        self.noise_snr_db = (low + snr_shift, high + snr_shift)
-        self.noise_decay = tuple(scale * v for v in _check_range("noise_decay", noise_decay))
-        self.pitch_semitones = tuple(scale * v for v in _check_range("pitch_semitones", pitch_semitones))
-        self.delay_echoes = (int(echoes_low), int(echoes_high))
-        self.delay_echo_gain = min(1.0, float(delay_echo_gain) * scale)
-        self.delay_output_gain = float(delay_output_gain)
-        self.filter_order = int(filter_order)
-        self.pitch_n_fft = int(pitch_n_fft)
-        self.pitch_hop_length = int(pitch_hop_length)
-        self.pitch_antialias_order = int(pitch_antialias_order)
+        self.filter_order, self.pitch_antialias_order = int(filter_order), int(pitch_antialias_order)
+        self.pitch_n_fft, self.pitch_hop_length = int(pitch_n_fft), int(pitch_hop_length)
 
     def extra_repr(self) -> str:
         return (

@@ -117,6 +117,20 @@ def _effect(audio: np.ndarray, sample_rate: int, plugin: pedalboard.Plugin) -> n
     return plugin(audio[np.newaxis], sample_rate)[0]  # (1, T) in and out
 
 
+def _plugin_corruption(build: Callable[..., pedalboard.Plugin]) -> Callable[..., Waveform]:
+    """A corruption that runs the pedalboard plugin ``build(s, **params)`` returns, ``s = S / 2``.
+
+    ``build`` says how the severity scales the plugin's parameters; the result has the
+    shared contract of every corruption (see :func:`_corruption`).
+    """
+
+    @functools.wraps(build)
+    def run_plugin(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random.Generator, **params: object) -> np.ndarray:
+        return _effect(audio, sample_rate, build(severity / DEFAULT_SEVERITY, **params))
+
+    return _corruption(run_plugin)
+
+
 @_corruption
 def chain(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random.Generator, **chain_params: object) -> np.ndarray:
     """The training augmentation chain at ``severity`` (keyword arguments override its knobs).
@@ -181,17 +195,8 @@ def splice_out(
     return _fit_length(audio[~removed], length)
 
 
-@_corruption
-def reverb(
-    audio: np.ndarray,
-    sample_rate: int,
-    severity: int,
-    rng: np.random.Generator,
-    room_size: float = 0.5,
-    damping: float = 0.5,
-    wet_level: float = 0.33,
-    dry_level: float = 0.4,
-) -> np.ndarray:
+@_plugin_corruption
+def reverb(scale: float, room_size: float = 0.5, damping: float = 0.5, wet_level: float = 0.33, dry_level: float = 0.4) -> pedalboard.Plugin:
     """Algorithmic reverb (pedalboard ``Reverb``); room size and wet level scale with severity.
 
     Example
@@ -200,25 +205,15 @@ def reverb(
     >>> bool(np.abs(reverb(x, 16000, 2)[4000:]).max() > 0)  # a tail long after the click
     True
     """
-    scale = severity / DEFAULT_SEVERITY
-    plugin = pedalboard.Reverb(
+    return pedalboard.Reverb(
         room_size=min(1.0, room_size * scale), damping=damping, wet_level=min(1.0, wet_level * scale), dry_level=dry_level
     )
-    return _effect(audio, sample_rate, plugin)
 
 
-@_corruption
+@_plugin_corruption
 def chorus(
-    audio: np.ndarray,
-    sample_rate: int,
-    severity: int,
-    rng: np.random.Generator,
-    rate_hz: float = 1.0,
-    depth: float = 0.25,
-    centre_delay_ms: float = 7.0,
-    feedback: float = 0.0,
-    mix: float = 0.5,
-) -> np.ndarray:
+    scale: float, rate_hz: float = 1.0, depth: float = 0.25, centre_delay_ms: float = 7.0, feedback: float = 0.0, mix: float = 0.5
+) -> pedalboard.Plugin:
     """Chorus (pedalboard ``Chorus``); depth and mix scale with severity.
 
     Example
@@ -227,15 +222,13 @@ def chorus(
     >>> chorus(x, 16000, 2).shape
     (8000,)
     """
-    scale = severity / DEFAULT_SEVERITY
-    plugin = pedalboard.Chorus(
+    return pedalboard.Chorus(
         rate_hz=rate_hz, depth=min(1.0, depth * scale), centre_delay_ms=centre_delay_ms, feedback=feedback, mix=min(1.0, mix * scale)
     )
-    return _effect(audio, sample_rate, plugin)
 
 
-@_corruption
-def distortion(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random.Generator, drive_db: float = 9.0) -> np.ndarray:
+@_plugin_corruption
+def distortion(scale: float, drive_db: float = 9.0) -> pedalboard.Plugin:
     """tanh distortion (pedalboard ``Distortion``) with ``drive_db * S / 2`` dB of drive.
 
     Example
@@ -244,20 +237,13 @@ def distortion(audio: np.ndarray, sample_rate: int, severity: int, rng: np.rando
     >>> round(float(distortion(x, 16000, 2)[50]), 4) == round(float(np.tanh(0.5 * 10 ** (9 / 20))), 4)
     True
     """
-    return _effect(audio, sample_rate, pedalboard.Distortion(drive_db=drive_db * severity / DEFAULT_SEVERITY))
+    return pedalboard.Distortion(drive_db=drive_db * scale)
 
 
-@_corruption
+@_plugin_corruption
 def compression(
-    audio: np.ndarray,
-    sample_rate: int,
-    severity: int,
-    rng: np.random.Generator,
-    threshold_db: float = -30.0,
-    ratio: float = 5.0,
-    attack_ms: float = 1.0,
-    release_ms: float = 100.0,
-) -> np.ndarray:
+    scale: float, threshold_db: float = -30.0, ratio: float = 5.0, attack_ms: float = 1.0, release_ms: float = 100.0
+) -> pedalboard.Plugin:
     """Dynamic-range compression (pedalboard ``Compressor``); threshold and ratio scale with severity.
 
     Example
@@ -266,11 +252,9 @@ def compression(
     >>> bool(np.abs(compression(x, 16000, 2)).max() < 0.5)
     True
     """
-    scale = severity / DEFAULT_SEVERITY
-    plugin = pedalboard.Compressor(
+    return pedalboard.Compressor(
         threshold_db=threshold_db * scale, ratio=1.0 + (ratio - 1.0) * scale, attack_ms=attack_ms, release_ms=release_ms
     )
-    return _effect(audio, sample_rate, plugin)
 
 
 @_corruption
@@ -289,8 +273,8 @@ def reversal(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random.
     return reversed_audio
 
 
-@_corruption
-def bit_crush(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random.Generator, bit_depth: float = 4.0) -> np.ndarray:
+@_plugin_corruption
+def bit_crush(scale: float, bit_depth: float = 4.0) -> pedalboard.Plugin:
     """Quantise to ``bit_depth - log2(S / 2)`` bits (pedalboard ``Bitcrush``: step ``2 ** -bits``).
 
     Example
@@ -299,8 +283,7 @@ def bit_crush(audio: np.ndarray, sample_rate: int, severity: int, rng: np.random
     >>> bool(np.allclose(y * 2**4, np.round(y * 2**4))), len(np.unique(y))
     (True, 33)
     """
-    bits = bit_depth - math.log2(severity / DEFAULT_SEVERITY)
-    return _effect(audio, sample_rate, pedalboard.Bitcrush(bit_depth=bits))
+    return pedalboard.Bitcrush(bit_depth=bit_depth - math.log2(scale))
 
 
 @_corruption

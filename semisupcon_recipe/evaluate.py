@@ -36,7 +36,7 @@ The tasks file is hyperpyyaml; the shared blocks of ``hparams/probe/`` can be in
 Features are cached under ``DIR/features`` (``--cache`` to share a cache between
 commands); probe runs live in ``DIR/runs/...`` and resume when a command is rerun.
 The protocols (``tuned``, the default, and the paper's ``paper``) are described in
-:mod:`semisupcon_recipe.probe_tuning`; the results name the protocol that produced them.
+:mod:`semisupcon_recipe.probe_protocols`; the results name the protocol that produced them.
 
 This module keeps torch and SpeechBrain imports inside functions, so building the
 command-line parser stays quick.
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 if TYPE_CHECKING:
     from semisupcon_recipe.checkpoints import LoadedEncoder
     from semisupcon_recipe.features import CorruptionSpec
-    from semisupcon_recipe.probe import ProbeData
+    from semisupcon_recipe.probe_data import ProbeData
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def parse_settings(document: Mapping, where: str) -> ProbeSettings:
     """Check the ``training``, ``features``, ``heads`` and ``seeds`` blocks of a tasks file or recipe.
 
     ``training`` holds a ``protocol`` (``tuned`` or ``paper``, see
-    :mod:`semisupcon_recipe.probe_tuning`) and that protocol's entries.
+    :mod:`semisupcon_recipe.probe_protocols`) and that protocol's entries.
 
     Example
     -------
@@ -131,7 +131,8 @@ def parse_settings(document: Mapping, where: str) -> ProbeSettings:
     >>> settings.training["protocol"], settings.seeds
     ('tuned', [1, 2])
     """
-    from semisupcon_recipe.probe_tuning import PROTOCOL_FIELDS, check_grid
+    from semisupcon_recipe.probe_protocols import PROTOCOL_FIELDS
+    from semisupcon_recipe.probe_tuning import check_grid
 
     document = _require(document, ("training", "features", "heads", "seeds"), where)
     training = _require(document["training"], ("protocol",), f"{where}: training")
@@ -318,7 +319,7 @@ def task_data(
     ``settings.features["chunk_len"]`` null means the encoder's clip length.
     """
     from semisupcon_recipe.features import extract_embeddings
-    from semisupcon_recipe.probe import SPLITS, probe_datasets
+    from semisupcon_recipe.probe_data import SPLITS, probe_datasets
 
     chunk_len = settings.features["chunk_len"] or encoder.clip_len
     features = {
@@ -352,10 +353,10 @@ def probe_data(
     """Train and test every (head, seed) probe of one task on features already in memory.
 
     The protocol is ``settings.training["protocol"]``
-    (:func:`semisupcon_recipe.probe_tuning.run_protocol`); runs go to
+    (:func:`semisupcon_recipe.probe_protocols.run_protocol`); runs go to
     ``<runs_folder>/<head>/seed_<seed>/``. Returns head name -> results per seed.
     """
-    from semisupcon_recipe.probe_tuning import run_protocol
+    from semisupcon_recipe.probe_protocols import run_protocol
 
     results: dict[str, list[dict]] = {}
     for head_name in heads or list(settings.heads):
@@ -536,7 +537,7 @@ def evaluate_encoder(
 
 def results_markdown(results: Mapping) -> str:
     """The ``results.md`` of :func:`evaluate_encoder`: one row per task, head and metric."""
-    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+    from semisupcon_recipe.probe_protocols import PROTOCOL_DESCRIPTIONS
 
     rows, notes = [], []
     for task in results["tasks"]:
@@ -748,7 +749,7 @@ def _folder_name(label: str) -> str:
 
 def robustness_markdown(results: Mapping) -> str:
     """The ``robustness.md`` of :func:`robustness`: one table per corruption."""
-    from semisupcon_recipe.probe_tuning import PROTOCOL_DESCRIPTIONS
+    from semisupcon_recipe.probe_protocols import PROTOCOL_DESCRIPTIONS
 
     severities = results["severities"]
     lines = [

@@ -264,7 +264,7 @@ class LabelVocabulary:
         self._index = {name: index for index, name in enumerate(self.names)}
 
     @classmethod
-    def from_cells(cls, kind: str, cells: Iterable[str], min_count: int = 1) -> "LabelVocabulary":
+    def from_cells(cls, kind: str, cells: Iterable[str]) -> "LabelVocabulary":
         """Build the vocabulary from the ``labels`` cells of the labeled rows."""
         cells = [cell for cell in cells if cell and cell.strip()]
         if kind == "regression":
@@ -272,11 +272,8 @@ class LabelVocabulary:
             if len(widths) != 1:
                 raise ManifestError(f"regression labels have different numbers of values: {sorted(widths)}")
             return cls(kind, [], widths.pop())
-        counts: dict[str, int] = {}
-        for number, cell in enumerate(cells, start=1):
-            for name in _cell_names(kind, cell, where=f"labels cell {number}"):
-                counts[name] = counts.get(name, 0) + 1
-        return cls(kind, sorted(name for name, count in counts.items() if count >= min_count))
+        names = {name for number, cell in enumerate(cells, start=1) for name in _cell_names(kind, cell, where=f"labels cell {number}")}
+        return cls(kind, sorted(names))
 
     @property
     def size(self) -> int:

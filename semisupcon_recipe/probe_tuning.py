@@ -1,30 +1,22 @@
 """The tuned probe protocol: standardised track embeddings and a validation grid.
 
-``semisupcon evaluate`` trains its probes under one of two protocols, named by the
-``protocol`` entry of the tasks file's ``training`` block:
-
-``paper`` (``hparams/probe/paper.yaml``)
-    The paper's protocol (METHOD.md section 9): raw chunk embeddings, Adam at one
-    learning rate and weight decay, early stopping on the validation metric
-    (:func:`semisupcon_recipe.probe.train_probe`).
-``tuned`` (``hparams/probe/tuned.yaml``, the default of every tasks file)
-    A HEAR-style protocol: the head is trained on track embeddings (the mean of each
-    track's chunk embeddings, the level validation and test are scored at)
-    standardised with the training tracks' mean and standard deviation; a grid of
-    weight decays (x hidden sizes for MLP heads) is searched, each configuration
-    trained to convergence with full-batch L-BFGS (for a linear head a convex
-    problem: the solution does not depend on a learning rate, an epoch count or the
-    seed), and the configuration with the best validation score (ties: lower
-    validation loss) is tested (:func:`tune_probe`). Weight decay is an L2 penalty
-    ``weight_decay / 2 * ||W||^2`` on the weights (not the biases) added to the mean
-    loss, i.e. ``C = 1 / (weight_decay * n_train)`` of scikit-learn's
-    ``LogisticRegression``, the reference the protocol is checked against
-    (:func:`logistic_regression_reference`).
+A HEAR-style protocol (``hparams/probe/tuned.yaml``, the default of every tasks file;
+the paper's protocol is :mod:`semisupcon_recipe.probe_brain`): the head is trained on
+track embeddings (the mean of each track's chunk embeddings, the level validation and
+test are scored at) standardised with the training tracks' mean and standard
+deviation; a grid of weight decays (x hidden sizes for MLP heads) is searched, each
+configuration trained to convergence with full-batch L-BFGS (for a linear head a
+convex problem: the solution does not depend on a learning rate, an epoch count or the
+seed), and the configuration with the best validation score (ties: lower validation
+loss) is tested (:func:`tune_probe`). Weight decay is an L2 penalty
+``weight_decay / 2 * ||W||^2`` on the weights (not the biases) added to the mean loss,
+i.e. ``C = 1 / (weight_decay * n_train)`` of scikit-learn's ``LogisticRegression``,
+the reference the protocol is checked against (:func:`logistic_regression_reference`).
 
 Training runs on the cached features held in memory as tensors (no data pipeline per
-configuration), so a grid costs seconds on a CPU for thousands of tracks. The standardisation is part of the saved probe
-(:class:`StandardizedProbe`, ``probe.ckpt``), so test-time features get the training
-map.
+configuration), so a grid costs seconds on a CPU for thousands of tracks. The
+standardisation is part of the saved probe (:class:`StandardizedProbe`,
+``probe.ckpt``), so test-time features get the training map.
 """
 
 from __future__ import annotations
@@ -36,7 +28,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -45,17 +36,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from semisupcon_recipe.metrics import compute_metrics
-from semisupcon_recipe.probe import ProbeData, probe_loss, train_probe, write_json
+from semisupcon_recipe.probe import ProbeRun, probe_loss, write_json
+from semisupcon_recipe.probe_data import ProbeData
 
-PROTOCOL_FIELDS = {
-    "paper": ("batch_size", "max_epochs", "patience", "opt_class"),
-    "tuned": ("max_iterations", "grid"),
-}
-PROTOCOL_DESCRIPTIONS = {
-    "paper": "paper (raw chunk embeddings, one learning rate and weight decay, early stopping; hparams/probe/paper.yaml)",
-    "tuned": "tuned (standardised track embeddings, weight decay [x hidden size] chosen on the validation split, "
-             "L-BFGS to convergence; hparams/probe/tuned.yaml)",
-}
 GRID_FIELDS = ("weight_decay",)
 
 logger = logging.getLogger(__name__)
@@ -196,44 +179,32 @@ def score_probe(model: nn.Module, dataset: TensorDataset, kind: str, names, task
 
 
 def fit_configuration(
-    data: ProbeData,
-    head_factory: Callable,
-    config: Mapping,
-    training: Mapping,
-    select_on: str,
-    seed: int,
-    task_name: str,
-    device: str = "cpu",
+    data: ProbeData, head_factory: Callable, config: Mapping, max_iterations: int, run: ProbeRun
 ) -> FittedProbe:
     """Train one grid configuration to convergence on standardised training tracks (full-batch L-BFGS).
 
     Parameters
     ----------
     data : ProbeData
-        Its ``train_tracks``, ``valid`` and ``test`` datasets are used.
+        Its ``train_tracks`` and ``valid`` datasets are used.
     head_factory : callable
         ``head_factory(input_size=D, num_outputs=C[, hidden_size=H])``.
     config : mapping
         ``weight_decay`` and, for MLP heads, optionally ``hidden_size``.
-    training : mapping
-        ``max_iterations`` (of L-BFGS).
-    select_on : str
-        Validation metric (checked to be defined).
-    seed : int
-        Seeds the initialization (MLP heads; a linear head converges to one solution).
-    task_name : str
-        For the metrics and messages.
-    device : str
-        Where the head trains.
+    max_iterations : int
+        L-BFGS iterations at most.
+    run : ProbeRun
+        Its ``seed`` (initialization of MLP heads; a linear head converges to one
+        solution), ``device``, ``select_on`` (checked to be defined) and ``task_name``.
     """
-    inputs, targets = (tensor.to(device) for tensor in data.train_tracks.tensors)  # (M, D), (M,) or (M, C)
-    torch.manual_seed(seed)
+    inputs, targets = (tensor.to(run.device) for tensor in data.train_tracks.tensors)  # (M, D), (M,) or (M, C)
+    torch.manual_seed(run.seed)
     sizes = {"hidden_size": int(config["hidden_size"])} if "hidden_size" in config else {}
     head = head_factory(input_size=data.embedding_dim, num_outputs=data.vocabulary.size, **sizes)
-    model = StandardizedProbe(Standardizer.fit(inputs), head).to(device)
+    model = StandardizedProbe(Standardizer.fit(inputs), head).to(run.device)
     weights = [parameter for parameter in model.parameters() if parameter.ndim > 1]
     weight_decay = float(config["weight_decay"])
-    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=int(training["max_iterations"]),
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=int(max_iterations),
                                   tolerance_grad=1e-6, tolerance_change=1e-9, history_size=20,
                                   line_search_fn="strong_wolfe")
 
@@ -247,9 +218,9 @@ def fit_configuration(
     model.train()
     optimizer.step(penalized_loss)
     iterations = int(optimizer.state[next(iter(model.parameters()))].get("n_iter", 0))
-    valid, valid_loss = score_probe(model, data.valid, data.kind, data.vocabulary.names, task_name)
-    if math.isnan(valid[select_on]):
-        raise ValueError(f"validation {select_on} is undefined for {task_name} (no tag has both positive and "
+    valid, valid_loss = score_probe(model, data.valid, data.kind, data.vocabulary.names, run.task_name)
+    if math.isnan(valid[run.select_on]):
+        raise ValueError(f"validation {run.select_on} is undefined for {run.task_name} (no tag has both positive and "
                          f"negative validation examples); use a larger validation split")
     return FittedProbe(model, valid, valid_loss, iterations)
 
@@ -263,40 +234,22 @@ def data_digest(data: ProbeData) -> str:
     return digest.hexdigest()[:16]
 
 
-def tune_probe(
-    data: ProbeData,
-    head_factory: Callable,
-    training: Mapping,
-    select_on: str,
-    seed: int,
-    output_folder: str | Path,
-    task_name: str,
-    device: str = "cpu",
-    extra_results: Mapping[str, object] | None = None,
-) -> dict:
+def tune_probe(data: ProbeData, head_factory: Callable, training: Mapping, run: ProbeRun) -> dict:
     """Search the grid, test the configuration best on validation, write ``results.json``.
 
     Parameters
     ----------
     data : ProbeData
-        From :func:`semisupcon_recipe.probe.probe_datasets`.
+        From :func:`semisupcon_recipe.probe_data.probe_datasets`.
     head_factory : callable
         ``head_factory(input_size=D, num_outputs=C)`` (a yaml ``!name:``).
     training : mapping
-        The ``tuned`` block: ``max_iterations``, ``grid``.
-    select_on : str
-        Validation metric of early stopping and of the grid choice.
-    seed : int
-        Seeds every configuration's initialization and data order.
-    output_folder : str or Path
-        Receives ``results.json`` and ``probe.ckpt`` (the chosen probe with its
-        standardisation); a rerun on the same data and settings reuses the results.
-    task_name : str
-        For messages and the results.
-    device : str
-        ``"cpu"`` or ``"cuda[:i]"``.
-    extra_results : mapping, optional
-        Added to ``results.json``.
+        The ``tuned`` block (``hparams/probe/tuned.yaml``): ``max_iterations``, ``grid``.
+    run : ProbeRun
+        Task, selection metric of the grid choice, seed (every configuration's
+        initialization), device, and the run folder: it receives ``results.json`` and
+        ``probe.ckpt`` (the chosen probe with its standardisation); a rerun on the same
+        data and settings reuses the results.
 
     Returns
     -------
@@ -305,32 +258,32 @@ def tune_probe(
         ``grid`` (every configuration with its validation score).
     """
     started = time.time()
-    output_folder = Path(output_folder)
+    select_on, max_iterations = run.select_on, int(training["max_iterations"])
     configs = grid_configurations(training["grid"], head_factory)
-    record = {"protocol": "tuned", "configs": configs, "seed": seed, "select_on": select_on, "data": data_digest(data),
-              "max_iterations": int(training["max_iterations"]),
-              "head": repr(head_factory)}
-    results_path = output_folder / "results.json"
+    record = {"protocol": "tuned", "configs": configs, "seed": run.seed, "select_on": select_on,
+              "data": data_digest(data), "max_iterations": max_iterations, "head": repr(head_factory)}
+    results_path = run.output_folder / "results.json"
     if results_path.is_file():
         previous = json.loads(results_path.read_text())
         if previous.get("settings") == json.loads(json.dumps(record)):
             return previous
     trials, best = [], None
     for config in configs:
-        fitted = fit_configuration(data, head_factory, config, training, select_on, seed, task_name, device)
+        fitted = fit_configuration(data, head_factory, config, max_iterations, run)
         trials.append({**config, select_on: fitted.valid[select_on], "valid_loss": fitted.valid_loss,
                        "iterations": fitted.iterations})
         if best is None or (fitted.valid[select_on], -fitted.valid_loss) > (best[1].valid[select_on], -best[1].valid_loss):
             best = (config, fitted)
     config, fitted = best
-    test, test_loss = score_probe(fitted.model, data.test, data.kind, data.vocabulary.names, task_name)
-    output_folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": fitted.model.state_dict(), "config": config,
-                "head": repr(fitted.model.head).replace("\n", " ")}, output_folder / "probe.ckpt")
+    test, test_loss = score_probe(fitted.model, data.test, data.kind, data.vocabulary.names, run.task_name)
+    run.output_folder.mkdir(parents=True, exist_ok=True)
+    head = repr(fitted.model.head).replace("\n", " ")
+    torch.save({"state_dict": fitted.model.state_dict(), "config": config, "head": head},
+               run.output_folder / "probe.ckpt")
     results = {
-        **dict(extra_results or {}),
-        "task": task_name,
-        "seed": seed,
+        **dict(run.extra_results),
+        "task": run.task_name,
+        "seed": run.seed,
         "protocol": "tuned",
         "kind": data.kind,
         "select_on": select_on,
@@ -340,45 +293,16 @@ def tune_probe(
                   "loss": fitted.valid_loss},
         "test": {**test, "loss": test_loss},
         "grid": trials,
-        "head": repr(fitted.model.head).replace("\n", " "),
+        "head": head,
         "labels": data.vocabulary.names if data.kind != "regression" else data.vocabulary.num_outputs,
         "data": data.summary,
         "settings": record,
         "seconds": round(time.time() - started, 2),
     }
     write_json(results_path, results)
-    logger.info("%s, seed %d: %d configurations, chosen %s (valid %s %.4f), test %s %.4f", task_name, seed,
+    logger.info("%s, seed %d: %d configurations, chosen %s (valid %s %.4f), test %s %.4f", run.task_name, run.seed,
                 len(configs), config, select_on, fitted.valid[select_on], select_on, test[select_on])
     return results
-
-
-def run_protocol(
-    data: ProbeData,
-    head_factory: Callable,
-    training: Mapping,
-    select_on: str,
-    seed: int,
-    output_folder: str | Path,
-    task_name: str,
-    device: str = "cpu",
-    extra_results: Mapping[str, object] | None = None,
-) -> dict:
-    """Train and test one probe under the protocol ``training["protocol"]`` names.
-
-    ``"tuned"``: :func:`tune_probe`; ``"paper"``:
-    :func:`semisupcon_recipe.probe.train_probe`. The results record the protocol.
-    """
-    protocol = training["protocol"]
-    if protocol == "tuned":
-        return tune_probe(data, head_factory, training, select_on, seed, output_folder, task_name, device,
-                          extra_results)
-    if protocol == "paper":
-        return train_probe(
-            data, head_factory, training["opt_class"], select_on, int(training["batch_size"]),
-            int(training["max_epochs"]), int(training["patience"]), seed, output_folder, task_name, device,
-            extra_results={**dict(extra_results or {}), "protocol": "paper"},
-        )
-    raise ValueError(f"unknown probe protocol {protocol!r}; use one of {sorted(PROTOCOL_FIELDS)}")
 
 
 def logistic_regression_reference(data: ProbeData, select_on: str, c_values: Sequence[float] = tuple(

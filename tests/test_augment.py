@@ -8,14 +8,9 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from semisupcon_recipe.augment import (
-    FILTER_KINDS,
-    AugmentationChain,
-    add_coloured_noise,
-    apply_frequency_response,
-    filter_response,
-    pitch_shift,
-)
+from semisupcon_recipe.augment import AugmentationChain
+from semisupcon_recipe.augment_dsp import FILTER_KINDS, add_coloured_noise, apply_frequency_response, filter_response
+from semisupcon_recipe.augment_pitch import pitch_shift
 
 RATE = 16000
 TRANSFORMS = ("gain", "polarity", "noise", "filter", "pitch", "delay")

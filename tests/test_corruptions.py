@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
+from test_augment import one_thread  # noqa: F401  (autouse: one torch thread for small tensors)
 
 from semisupcon_recipe.corruptions import CORRUPTIONS, corrupt, item_seed
 from semisupcon_recipe.evaluate import corruption_parameters
@@ -17,15 +18,6 @@ RATE = 16000
 REPO = Path(__file__).resolve().parents[1]
 CORRUPTIONS_YAML = REPO / "hparams" / "augment" / "corruptions.yaml"
 RANDOM_DRAWS = ("chain", "time_stretch", "splice_out")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors run faster on one thread, above all on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,11 @@ import soundfile
 
 from semisupcon_recipe.demo import dataset as demo_dataset
 from semisupcon_recipe.demo.dataset import LABEL_TYPES, DatasetCacheError, dataset_record, generate_dataset
-from semisupcon_recipe.demo.synth import (
-    INSTRUMENT_LABELS,
-    KEY_NAMES,
-    Instrument,
-    SCALES,
-    TONICS,
-    SynthConfig,
-    clip_labels,
-    compose_phrase,
-    midi_to_hz,
-    render_phrase,
-    sample_timbre,
-    synthesize_clip,
-)
+from semisupcon_recipe.demo.instruments import Instrument, sample_timbre
+from semisupcon_recipe.demo.production import render_phrase
+from semisupcon_recipe.demo.score import SCALES, compose_phrase, midi_to_hz
+from semisupcon_recipe.demo.synth import clip_labels, synthesize_clip
+from semisupcon_recipe.demo.synth_config import INSTRUMENT_LABELS, KEY_NAMES, TONICS, SynthConfig
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest, split_tags
 
 RATE = 16000

@@ -26,7 +26,9 @@ from semisupcon_recipe.features import (
     extract_embeddings,
 )
 from semisupcon_recipe.manifest import ManifestError, write_manifest
-from semisupcon_recipe.probe import SPLITS, EarlyStopper, ProbeHead, probe_datasets, train_probe
+from semisupcon_recipe.probe import ProbeHead, ProbeRun
+from semisupcon_recipe.probe_brain import EarlyStopper, train_probe
+from semisupcon_recipe.probe_data import SPLITS, probe_datasets
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 8000
@@ -34,8 +36,11 @@ CHUNK_LEN = 256                       # the receptive field of the tiny SampleCN
 TRACK_SECONDS = 0.25                  # 7 full chunks per track
 FREQUENCIES = {"low": 250.0, "mid": 1000.0, "high": 2500.0}
 TRACKS_PER_CLASS = {"train": 8, "valid": 6, "test": 8}
-PROTOCOL = {"batch_size": 16, "max_epochs": 25, "patience": 5}
 LEARNING_RATE = 0.05                  # tiny data: converge in a few epochs
+PAPER_TRAINING = {                    # the paper protocol's block, sized for tiny data
+    "batch_size": 16, "max_epochs": 25, "patience": 5,
+    "opt_class": lambda params: torch.optim.Adam(params, lr=LEARNING_RATE, weight_decay=1e-6),
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -134,12 +139,8 @@ def run_probe(data, folder: Path, hidden_size: int = 0, select_on: str = "accura
     return train_probe(
         data,
         head_factory=lambda **sizes: ProbeHead(**sizes, hidden_size=hidden_size),
-        opt_class=lambda params: torch.optim.Adam(params, lr=LEARNING_RATE, weight_decay=1e-6),
-        select_on=select_on,
-        seed=seed,
-        output_folder=folder,
-        task_name="planted",
-        **PROTOCOL,
+        training=PAPER_TRAINING,
+        run=ProbeRun("planted", select_on, seed, folder),
     )
 
 
@@ -390,33 +391,43 @@ def test_heads_and_early_stopper():
 # ----------------------------------------------------------------------------------
 # The recipe
 # ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("head, hidden_size", [("linear", 0), ("mlp", 512)])
-def test_recipe_yaml_uses_the_shared_blocks_and_the_tuned_protocol(head, hidden_size, tmp_path):
-    from hyperpyyaml import load_hyperpyyaml
+def write_planted_tasks_file(path: Path, manifests: dict, heads=("linear",), seeds=(1,)) -> Path:
+    """A tasks file of the planted task: the shared blocks of hparams/probe/ with a small tuned grid."""
+    blocks = REPO / "hparams" / "probe"
+    path.write_text(
+        f"training: !include:{blocks / 'tuned.yaml'}\n"
+        "    {max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}\n"
+        f"features: !include:{blocks / 'features.yaml'} {{}}\n"
+        "heads:\n" + "".join(f"    {head}: !include:{blocks / head}.yaml {{}}\n" for head in heads)
+        + f"seeds: {list(seeds)}\ntasks:\n"
+        "    - {name: planted, kind: multiclass, "
+        + ", ".join(f"{split}: {manifests[split]}" for split in SPLITS) + "}\n"
+    )
+    return path
 
-    required = {"pretrained_encoder": "x", "task_kind": "multilabel", "output_folder": str(tmp_path),
-                "head_name": head, **{f"{split}_manifest": f"{split}.csv" for split in SPLITS}}
-    with open(REPO / "recipes" / "Generic" / "probe" / "hparams" / "probe.yaml") as stream:
-        hparams = load_hyperpyyaml(stream, required)
-    assert hparams["features"]["chunk_len"] is None and hparams["features"]["max_chunks"] == 64
-    assert hparams["training"]["protocol"] == "tuned" and hparams["encoder_spec"] is None
-    probe_head = hparams["probe"]["head"](input_size=512, num_outputs=50)
-    assert (len(probe_head.layers) > 1) == bool(hidden_size)
 
-
-def run_probe_recipe(monkeypatch, encoder_folder: Path, manifests: dict, out: Path, *extra: str) -> dict:
+def run_probe_recipe(monkeypatch, encoder_folder: Path, tasks_file: Path, out: Path, *extra: str,
+                     task_name: str = "planted") -> dict:
     """Run recipes/Generic/probe/train.py as a user does; returns its results.json."""
     recipe = REPO / "recipes" / "Generic" / "probe" / "train.py"
     hparams = REPO / "recipes" / "Generic" / "probe" / "hparams" / "probe.yaml"
     overrides = [
-        f"--pretrained_encoder={encoder_folder}", "--task_kind=multiclass", "--task_name=planted",
-        f"--output_folder={out}", f"--feature_cache={out / 'cache'}", "--device=cpu", "--noprogressbar",
-        "--training={max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}",
-        *[f"--{split}_manifest={manifests[split]}" for split in SPLITS], *extra,
+        f"--tasks_file={tasks_file}", f"--task_name={task_name}", f"--pretrained_encoder={encoder_folder}",
+        f"--output_folder={out}", f"--feature_cache={out / 'cache'}", "--device=cpu", "--noprogressbar", *extra,
     ]
     monkeypatch.setattr(sys, "argv", [str(recipe), str(hparams), *overrides])
     runpy.run_path(str(recipe), run_name="__main__")
-    return json.loads(next(out.glob("*/seed_1/results.json")).read_text())
+    return json.loads(next(out.glob("*/seed_*/results.json")).read_text())
+
+
+def test_probe_recipe_refuses_a_task_or_head_its_tasks_file_lacks(planted, tmp_path, monkeypatch, capsys):
+    tasks_file = write_planted_tasks_file(tmp_path / "tasks.yaml", planted["manifests"])
+    with pytest.raises(SystemExit) as stopped:
+        run_probe_recipe(monkeypatch, tmp_path / "no_encoder", tasks_file, tmp_path / "out", task_name="plantd")
+    assert stopped.value.code == 2 and "(tasks: ['planted'])" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        run_probe_recipe(monkeypatch, tmp_path / "no_encoder", tasks_file, tmp_path / "out", "--head_name=mlp")
+    assert stopped.value.code == 2 and "(heads: ['linear'])" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -424,10 +435,14 @@ def test_probe_recipe_runs_end_to_end_and_reuses_features(planted, tmp_path, mon
     encoder_folder = tmp_path / "pretrained"
     save_checkpoint(tiny_encoder(), encoder_folder)
     write_spec(encoder_folder)
-    results = run_probe_recipe(monkeypatch, encoder_folder, planted["manifests"], tmp_path / "out", "--head_name=mlp")
+    tasks_file = write_planted_tasks_file(tmp_path / "tasks.yaml", planted["manifests"], heads=("linear", "mlp"),
+                                          seeds=(1, 2, 3))
+    results = run_probe_recipe(monkeypatch, encoder_folder, tasks_file, tmp_path / "out", "--head_name=mlp",
+                               "--seed=2")
     assert results["head_name"] == "mlp" and results["protocol"] == "tuned" and results["test"]["accuracy"] >= 0.9
     assert results["chunk_len"] == CHUNK_LEN  # chunk_len: null is the clip length of the encoder spec
-    assert (tmp_path / "out" / "hyperparams.yaml").is_file() and (tmp_path / "out" / "mlp" / "seed_1" / "probe.ckpt").is_file()
+    assert [path.relative_to(tmp_path / "out") for path in (tmp_path / "out").glob("*/seed_*")] == [Path("mlp/seed_2")]
+    assert (tmp_path / "out" / "hyperparams.yaml").is_file() and (tmp_path / "out" / "mlp" / "seed_2" / "probe.ckpt").is_file()
     assert len(list((tmp_path / "out" / "cache").glob("clean-*"))) == 3
 
 
@@ -458,20 +473,11 @@ def test_probe_recipe_probes_an_x_vector_tdnn_run_like_semisupcon_evaluate(plant
     (encoder_folder / "encoder_spec.yaml").write_text(TDNN_SPEC)
     torch.manual_seed(0)
     save_checkpoint(load_encoder_spec(encoder_folder)["encoder"], encoder_folder)
-    recipe = run_probe_recipe(monkeypatch, encoder_folder, planted["manifests"], tmp_path / "recipe")
+    tasks = write_planted_tasks_file(tmp_path / "tasks.yaml", planted["manifests"])
+    recipe = run_probe_recipe(monkeypatch, encoder_folder, tasks, tmp_path / "recipe")
     assert recipe["chunk_len"] == 1000 and recipe["test"]["accuracy"] >= 0.6
 
-    tasks = tmp_path / "tasks.yaml"
-    blocks = REPO / "hparams" / "probe"
-    tasks.write_text(
-        f"training: !include:{blocks / 'tuned.yaml'}\n"
-        "    {max_iterations: 200, grid: {weight_decay: [0.0001, 0.01], hidden_size: [16]}}\n"
-        f"features: !include:{blocks / 'features.yaml'} {{}}\n"
-        f"heads: {{linear: !include:{blocks / 'linear.yaml'} {{}}}}\nseeds: [1]\ntasks:\n"
-        f"    - {{name: planted, kind: multiclass, "
-        + ", ".join(f"{split}: {planted['manifests'][split]}" for split in SPLITS) + "}\n"
-    )
     cli = evaluate_encoder(encoder_folder, tasks, tmp_path / "cli", cache=tmp_path / "recipe" / "cache", device="cpu")
-    # one probing path: the same features (shared cache), the same probe, the same scores
+    # one task definition, one probing path: the same features (shared cache), the same probe, the same scores
     assert cli["tasks"][0]["heads"]["linear"]["runs"][0]["test"] == recipe["test"]
     assert len(list((tmp_path / "recipe" / "cache").glob("clean-*"))) == 3

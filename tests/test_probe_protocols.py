@@ -20,7 +20,8 @@ from planted_features import planted_features
 from test_probe import single_torch_thread  # noqa: F401  (autouse: one torch thread for tiny heads)
 from semisupcon_recipe.evaluate import ProbeTask, parse_settings, probe_data
 from semisupcon_recipe.metrics import compute_metrics
-from semisupcon_recipe.probe import ProbeHead, probe_datasets
+from semisupcon_recipe.probe import ProbeHead, ProbeRun
+from semisupcon_recipe.probe_data import probe_datasets
 from semisupcon_recipe.probe_tuning import StandardizedProbe, Standardizer, logistic_regression_reference, tune_probe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +62,8 @@ def test_the_saved_tuned_probe_carries_the_training_standardisation(tmp_path):
     features, manifests = planted_features(tmp_path / "data", "multiclass")
     data = probe_datasets("multiclass", features, manifests)
     training = settings_from("tuned", {"linear": ProbeHead}, [1]).training
-    results = tune_probe(data, ProbeHead, training, "accuracy", 1, tmp_path / "run", "planted")
+    run = ProbeRun("planted", "accuracy", seed=1, output_folder=tmp_path / "run")
+    results = tune_probe(data, ProbeHead, training, run)
     assert [entry["weight_decay"] for entry in results["grid"]] == training["grid"]["weight_decay"]
     saved = torch.load(tmp_path / "run" / "probe.ckpt")
     train_inputs = data.train_tracks.tensors[0]  # (M, D)
@@ -75,7 +77,7 @@ def test_the_saved_tuned_probe_carries_the_training_standardisation(tmp_path):
         accuracy = compute_metrics("multiclass", probe(test_inputs), test_targets)["accuracy"]
     assert accuracy == pytest.approx(results["test"]["accuracy"])
     # a rerun on the same data and settings reuses the results instead of searching again
-    assert tune_probe(data, ProbeHead, training, "accuracy", 1, tmp_path / "run", "planted")["seconds"] == results["seconds"]
+    assert tune_probe(data, ProbeHead, training, run)["seconds"] == results["seconds"]
 
 
 # Test scores of the paper protocol before the tuned protocol was added (main at

@@ -1,17 +1,19 @@
 """Dataset probe recipes (``recipes/<Dataset>/probe/``) against what the prepare scripts write.
 
 Every prepare script runs once on its tiny copy of the official layout
-(``tests/prepare/fixtures_*.py``). Then every task yaml (for
-``recipes/Generic/probe/train.py``), every ``tasks.yaml`` and ``recipes/all_tasks.yaml``
-must load, name each task of the paper once with its supervision kind and selection
-metric, point by default at ``results/<Dataset>/manifests`` (where the READMEs'
-prepare commands write), find there the manifest files the prepare script wrote, and
-hold labels that the declared kind encodes and the declared metric scores.
+(``tests/prepare/fixtures_*.py``). Each task of the paper is defined once, in its
+dataset's ``tasks.yaml``, which ``semisupcon evaluate``, ``recipes/all_tasks.yaml`` and
+``recipes/Generic/probe/train.py`` all read. Every tasks file must load, name each task
+with its supervision kind and selection metric, point by default at
+``results/<Dataset>/manifests`` (where the READMEs' prepare commands write), find there
+the manifest files the prepare script wrote, and hold labels that the declared kind
+encodes and the declared metric scores.
 """
 
 from __future__ import annotations
 
 import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -30,9 +32,9 @@ from prepare.fixtures_vocalset import build_vocalset
 from semisupcon_recipe.evaluate import ProbeSettings, ProbeTask, load_tasks_file
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
 from semisupcon_recipe.metrics import compute_metrics
+from semisupcon_recipe.probe_data import SPLITS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
-SPLITS = ("train", "valid", "test")
 
 # METHOD.md section 9: every downstream task of the paper -> (kind, selection metric).
 PAPER_TASKS = {
@@ -77,7 +79,7 @@ PREPARE = {
                  lambda module, data, out: (build_medleydb(data), module.prepare_medleydb(data, out))),
 }
 DATASETS = sorted(PREPARE)
-TASK_YAMLS = sorted(path for path in RECIPES.glob("*/probe/hparams/*.yaml") if path.parents[2].name != "Generic")
+PROBE_RECIPE = RECIPES / "Generic" / "probe"
 
 
 def default_manifest_folder(dataset: str) -> Path:
@@ -94,19 +96,6 @@ def prepared(tmp_path_factory) -> dict[str, Path]:
         folders[dataset] = root / dataset / "manifests"
         build_and_prepare(module, root / dataset / "data", folders[dataset])
     return folders
-
-
-@pytest.fixture(scope="module")
-def task_recipes(tmp_path_factory) -> dict[Path, dict]:
-    """Task yaml -> its loaded hyperparameters (default manifest folder, dummy encoder path)."""
-    loaded = {}
-    for path in TASK_YAMLS:
-        output = tmp_path_factory.mktemp(path.stem)
-        overrides = {"pretrained_encoder": str(output / "encoder.ckpt"), "output_folder": str(output / "run"),
-                     "feature_cache": str(output / "cache")}
-        with open(path, encoding="utf-8") as stream:
-            loaded[path] = load_hyperpyyaml(stream, overrides)
-    return loaded
 
 
 def prepared_manifest(dataset: str, manifest: str, prepared: dict[str, Path]) -> Path:
@@ -137,50 +126,60 @@ def tasks_file(dataset: str) -> tuple[ProbeSettings, list[ProbeTask]]:
     return load_tasks_file(RECIPES / dataset / "probe" / "tasks.yaml")
 
 
-def test_every_dataset_has_probe_recipes():
+def recipe_run(tasks_file: Path, task_name: str, **overrides) -> tuple[ProbeTask, ProbeSettings]:
+    """The task and settings recipes/Generic/probe/train.py runs for these command-line overrides."""
+    with open(PROBE_RECIPE / "hparams" / "probe.yaml", encoding="utf-8") as stream:
+        hparams = load_hyperpyyaml(stream, {"tasks_file": str(tasks_file), "task_name": task_name,
+                                            "pretrained_encoder": "unused", **overrides})
+    return runpy.run_path(str(PROBE_RECIPE / "train.py"))["run_of_tasks_file"](hparams)
+
+
+def described(heads: dict) -> dict:
+    """Head name -> (constructor, keyword arguments): ``!name:`` partials of two loads compare by value."""
+    return {name: (head.func, head.keywords) for name, head in heads.items()}
+
+
+def test_each_dataset_defines_its_probe_tasks_in_one_tasks_file_and_nowhere_else():
     assert sorted(path.parents[1].name for path in RECIPES.glob("*/probe/tasks.yaml")) == DATASETS
-    assert sorted({path.parents[2].name for path in TASK_YAMLS}) == DATASETS
-
-
-@pytest.mark.parametrize("path", TASK_YAMLS, ids=lambda path: f"{path.parents[2].name}/{path.stem}")
-def test_task_yaml_reads_the_prepared_manifests(path, task_recipes, prepared):
-    hparams, dataset = task_recipes[path], path.parents[2].name
-    task = hparams["task_name"]
-    assert (hparams["task_kind"], hparams["select_on"]) == PAPER_TASKS[task]
-    assert hparams["manifest_folder"] == str(default_manifest_folder(dataset))
-    manifests = [prepared_manifest(dataset, hparams[f"{split}_manifest"], prepared) for split in SPLITS]
-    assert_labels_fit(task, hparams["task_kind"], hparams["select_on"], manifests)
-    assert hparams["head_name"] == "linear" and hparams["probe"]["head"].keywords == {"hidden_size": 0}
-    # the encoder comes from the run's encoder_spec.yaml, the chunk from its clip length
-    assert hparams["encoder_spec"] is None and hparams["features"]["chunk_len"] is None
-    assert hparams["training"]["protocol"] == "tuned"
-
-
-def test_task_yamls_name_each_paper_task_once(task_recipes):
-    names = [hparams["task_name"] for hparams in task_recipes.values()]
-    assert sorted(names) == sorted(PAPER_TASKS)
-
-
-def test_head_name_and_manifest_folder_overrides(tmp_path):
-    overrides = {"pretrained_encoder": "unused.ckpt", "output_folder": str(tmp_path / "run"), "head_name": "mlp",
-                 "manifest_folder": str(tmp_path / "manifests")}
-    with open(RECIPES / "GiantSteps" / "probe" / "hparams" / "key.yaml", encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
-    assert hparams["probe"]["head"].keywords == {"hidden_size": 512, "dropout": 0.0}
-    assert hparams["train_manifest"] == str(tmp_path / "manifests" / "train.csv")
+    probe_yamls = sorted(path for path in RECIPES.glob("*/probe/**/*.yaml") if path.parents[1].name != "Generic"
+                         and path.parents[2].name != "Generic")
+    assert probe_yamls == [RECIPES / dataset / "probe" / "tasks.yaml" for dataset in DATASETS]
+    # a task is defined by a `name:` entry of a `tasks` list; every yaml under recipes/ is searched
+    definitions: dict[str, list[Path]] = {}
+    for path in RECIPES.rglob("*.yaml"):
+        for name in re.findall(r"^\s*-\s*\{?\s*name:\s*([\w.-]+)", path.read_text(encoding="utf-8"), re.M):
+            definitions.setdefault(name, []).append(path.relative_to(RECIPES))
+    assert {name: places for name, places in definitions.items() if len(places) > 1} == {}
+    assert sorted(definitions) == sorted(PAPER_TASKS)
+    for dataset in DATASETS:
+        assert sorted(task.name for task in tasks_file(dataset)[1]) == sorted(
+            name for name, places in definitions.items() if places == [Path(dataset, "probe", "tasks.yaml")])
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
-def test_tasks_file_matches_the_task_yamls_and_the_prepared_manifests(dataset, task_recipes, prepared):
+def test_tasks_file_reads_the_prepared_manifests(dataset, prepared):
     settings, tasks = tasks_file(dataset)
     assert settings.seeds == [1, 2, 3] and sorted(settings.heads) == ["linear", "mlp"]
-    recipes = {hparams["task_name"]: hparams for path, hparams in task_recipes.items() if path.parents[2].name == dataset}
-    assert sorted(task.name for task in tasks) == sorted(recipes)
+    assert settings.heads["linear"].keywords == {"hidden_size": 0}
+    # the encoder comes from the run's encoder_spec.yaml, the chunk from its clip length
+    assert settings.features["chunk_len"] is None and settings.training["protocol"] == "tuned"
     for task in tasks:
         assert (task.kind, task.select_on) == PAPER_TASKS[task.name]
-        assert task.manifests == {split: recipes[task.name][f"{split}_manifest"] for split in SPLITS}
-        for split in SPLITS:
-            prepared_manifest(dataset, task.manifests[split], prepared)
+        manifests = [prepared_manifest(dataset, task.manifests[split], prepared) for split in SPLITS]
+        assert_labels_fit(task.name, task.kind, task.select_on, manifests)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_the_probe_recipe_runs_the_task_definition_semisupcon_evaluate_reads(dataset):
+    settings, tasks = tasks_file(dataset)
+    for task in tasks:
+        recipe_task, recipe_settings = recipe_run(RECIPES / dataset / "probe" / "tasks.yaml", task.name)
+        assert recipe_task == task
+        assert (recipe_settings.training, recipe_settings.features) == (settings.training, settings.features)
+        assert described(recipe_settings.heads) == described({"linear": settings.heads["linear"]})
+        assert recipe_settings.seeds == [1]
+    _, mlp = recipe_run(RECIPES / dataset / "probe" / "tasks.yaml", tasks[0].name, head_name="mlp", seed=2)
+    assert described(mlp.heads) == described({"mlp": settings.heads["mlp"]}) and mlp.seeds == [2]
 
 
 def test_all_tasks_file_lists_every_dataset_task_once():
@@ -197,6 +196,7 @@ def test_readme_prepares_into_the_manifest_folder(dataset):
     script = PREPARE[dataset][0]
     commands = re.findall(rf"python recipes/{re.escape(dataset)}/{script} .*--save_folder (\S+)", readme)
     assert commands == [str(default_manifest_folder(dataset))]
-    for name in re.findall(r"`(hparams/\w+\.yaml)`", readme):
-        assert (RECIPES / dataset / "probe" / name).is_file(), name
-    assert all(f"`{task.name}`" in readme for task in tasks_file(dataset)[1])
+    names = [task.name for task in tasks_file(dataset)[1]]
+    runs = re.findall(r"--tasks_file (\S+) --task_name (\S+)", readme)
+    assert runs and all(file == f"recipes/{dataset}/probe/tasks.yaml" and name in names for file, name in runs)
+    assert all(f"`{name}`" in readme for name in names)

@@ -1,7 +1,8 @@
 """Encoders: waveform batches ``(B, T)`` at ``encoder.sample_rate`` to embeddings ``(B, D)``.
 
 Every encoder has the integer attributes ``sample_rate`` and ``embedding_dim`` and a
-``frames(waveforms) -> (B, T', D)`` method for time-distributed outputs. Adapters of
+``frames(waveforms) -> (B, T', D)`` method for time-distributed outputs
+(:class:`FrameEncoder` is their base: the clip embedding is the mean of the frames). Adapters of
 SpeechBrain models (:class:`ConformerEncoder`, :class:`Wav2Vec2Encoder`,
 :class:`BEATsEncoder`, :class:`Cnn14Encoder`) take plain numbers only. An encoder may
 also have ``stages(waveforms) -> [(B, D_1), ..., (B, D)]``: the clip embedding of each
@@ -12,6 +13,7 @@ stage (layer or block) of the network, the last being the embedding itself;
 import torch
 from torch import nn
 
+from semisupcon_recipe.encoders.base import FrameEncoder
 from semisupcon_recipe.encoders.beats import BEATsEncoder
 from semisupcon_recipe.encoders.cnn14 import Cnn14Encoder
 from semisupcon_recipe.encoders.conformer import ConformerEncoder
@@ -38,6 +40,7 @@ def stage_embeddings(encoder: nn.Module, waveforms: torch.Tensor) -> list[torch.
 
 
 __all__ = [
+    "FrameEncoder",
     "SampleCNN",
     "ProjectionHead",
     "SpeechBrainLobeEncoder",

@@ -6,12 +6,13 @@ import threading
 
 import torch
 from speechbrain.lobes.models import beats
-from torch import nn
+
+from semisupcon_recipe.encoders.base import FrameEncoder
 
 _CONFIG_LOCK = threading.Lock()
 
 
-class BEATsEncoder(nn.Module):
+class BEATsEncoder(FrameEncoder):
     """SpeechBrain's ``BEATs`` (16 kHz, 128 kaldi filterbanks in 16 x 16 patches, a
     Transformer) with a ``BEATsConfig`` from the keyword arguments and random weights.
 
@@ -62,13 +63,11 @@ class BEATsEncoder(nn.Module):
         conv_pos_groups: int = 16,
         dropout: float = 0.1,
     ) -> None:
-        super().__init__()
         if int(sample_rate) != 16000:
             raise ValueError(
                 f"BEATs computes its filterbanks at 16 kHz, got sample_rate {sample_rate}; set sample_rate: 16000 in the yaml"
             )
-        self.sample_rate = 16000
-        self.embedding_dim = int(embedding_dim)
+        super().__init__(sample_rate, embedding_dim)
         config = beats.BEATsConfig(
             {
                 "encoder_embed_dim": int(embedding_dim),
@@ -88,10 +87,6 @@ class BEATsEncoder(nn.Module):
         """Patch embeddings ``(B, P, D)`` of waveforms ``(B, T)`` at 16 kHz."""
         lengths = torch.ones(waveforms.shape[0], device=waveforms.device)  # (B,)
         return self.model.extract_features(waveforms, lengths)[0]  # (B, P, D)
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Clip embeddings ``(B, D)``: the mean of :meth:`frames`."""
-        return self.frames(waveforms).mean(dim=1)  # (B, D)
 
 
 def _beats_from_config(config: "beats.BEATsConfig") -> "beats.BEATs":

@@ -7,8 +7,10 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from semisupcon_recipe.encoders.base import FrameEncoder
 
-class SpeechBrainLobeEncoder(nn.Module):
+
+class SpeechBrainLobeEncoder(FrameEncoder):
     """Waveforms -> features -> (optional normalisation) -> lobe -> pooled embedding.
 
     Lobes return ``(B, 1, D)`` (x-vector, ECAPA), ``(B, T', D)`` (frame models) or
@@ -39,6 +41,8 @@ class SpeechBrainLobeEncoder(nn.Module):
     ...     sample_rate=16000, embedding_dim=48)
     >>> encoder(torch.randn(2, 16000)).shape
     torch.Size([2, 48])
+    >>> [tuple(stage.shape) for stage in encoder.stages(torch.randn(2, 16000))]  # 5 TDNN layers, then the embedding
+    [(2, 32), (2, 32), (2, 32), (2, 32), (2, 64), (2, 48)]
     """
 
     def __init__(
@@ -49,12 +53,10 @@ class SpeechBrainLobeEncoder(nn.Module):
         embedding_dim: int,
         normalize: nn.Module | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(sample_rate, embedding_dim)
         self.features = features
         self.normalize = normalize
         self.lobe = lobe
-        self.sample_rate = int(sample_rate)
-        self.embedding_dim = int(embedding_dim)
 
     def compute_features(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Normalised features ``(B, T', F)`` of waveforms ``(B, T)`` (what the lobe reads)."""
@@ -80,10 +82,6 @@ class SpeechBrainLobeEncoder(nn.Module):
         """Time-distributed embeddings ``(B, T', D)``."""
         return self.encode_features(self.compute_features(waveforms))
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Clip embeddings ``(B, D)``."""
-        return self.frames(waveforms).mean(dim=1)  # (B, D)
-
     def _stage_layers(self) -> list[tuple[nn.Module, Callable[[Any], torch.Tensor]]]:
         """The lobe's layers that end a stage, each with the pooling of its output to ``(B, C)``.
 
@@ -102,18 +100,7 @@ class SpeechBrainLobeEncoder(nn.Module):
         """Clip embeddings after each layer of the lobe (see ``_stage_layers``), averaged over time.
 
         Returns ``[(B, C_1), ..., (B, D)]``; the last entry is :meth:`forward`, the only
-        one for lobes without known layers.
-
-        Example
-        -------
-        >>> from speechbrain.lobes.features import Fbank
-        >>> from speechbrain.lobes.models.Xvector import Xvector
-        >>> encoder = SpeechBrainLobeEncoder(
-        ...     features=Fbank(n_mels=40, sample_rate=16000),
-        ...     lobe=Xvector(in_channels=40, tdnn_channels=[32, 32, 32, 32, 64], lin_neurons=48),
-        ...     sample_rate=16000, embedding_dim=48)
-        >>> [tuple(stage.shape) for stage in encoder.stages(torch.randn(2, 16000))]
-        [(2, 32), (2, 32), (2, 32), (2, 32), (2, 64), (2, 48)]
+        one for lobes without known layers (example: the class docstring).
         """
         outputs = []
         hooks = [

@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from semisupcon_recipe.encoders.base import FrameEncoder
+
 PAPER_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512)
 
 
@@ -24,7 +26,7 @@ def _conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: in
     ]
 
 
-class SampleCNN(nn.Module):
+class SampleCNN(FrameEncoder):
     """Raw-waveform SampleCNN: a strided stem, blocks of conv + max-pool, a last conv.
 
     With the paper configuration (``kernel=3``, ten channel entries) the receptive
@@ -66,12 +68,10 @@ class SampleCNN(nn.Module):
         kernel: int = 3,
         normalization: str = "batch",
     ) -> None:
-        super().__init__()
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {sorted(NORMALIZATIONS)}, got {normalization!r}")
         channels = list(channels)
-        self.sample_rate = int(sample_rate)
-        self.embedding_dim = channels[-1]
+        super().__init__(sample_rate, channels[-1])
         self.input_length = kernel ** len(channels)
         layers = _conv_norm_relu(1, channels[0], kernel, stride=kernel, padding=0, normalization=normalization)
         stage_ends = [len(layers)]  # the stem, each block and the last conv end a stage
@@ -111,7 +111,3 @@ class SampleCNN(nn.Module):
             outputs.append(hidden.mean(dim=2))  # (B, C_l)
             start = end
         return outputs
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Clip embeddings ``(B, D)``: the mean of :meth:`frames` over time."""
-        return self.frames(waveforms).mean(dim=1)  # (B, D)

@@ -9,8 +9,10 @@ from speechbrain.lobes.models.transformer.Transformer import TransformerEncoder
 from speechbrain.lobes.models.wav2vec import EncoderWrapper, W2VLatentExtractor
 from torch import nn
 
+from semisupcon_recipe.encoders.base import FrameEncoder
 
-class Wav2Vec2Encoder(nn.Module):
+
+class Wav2Vec2Encoder(FrameEncoder):
     """The encoder of SpeechBrain's wav2vec 2.0 pretraining recipe, built from plain numbers.
 
     ``latent_extractor`` (``W2VLatentExtractor`` on layer-normalised waveforms) gives
@@ -54,9 +56,7 @@ class Wav2Vec2Encoder(nn.Module):
         dropout_encoder_input: float = 0.1,
         layerdrop: float = 0.05,
     ) -> None:
-        super().__init__()
-        self.sample_rate = int(sample_rate)
-        self.embedding_dim = int(embedding_dim)
+        super().__init__(sample_rate, embedding_dim)
         self.latent_extractor = W2VLatentExtractor(
             out_channels=[int(c) for c in latent_channels],
             kernel_sizes=[int(k) for k in latent_kernels],
@@ -93,7 +93,3 @@ class Wav2Vec2Encoder(nn.Module):
     def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Contextual frames ``(B, T', D)``."""
         return self.contextual(self.latents(waveforms))["embeddings"]
-
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Clip embeddings ``(B, D)``: the mean of :meth:`frames` over time."""
-        return self.frames(waveforms).mean(dim=1)  # (B, D)

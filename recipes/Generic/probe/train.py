@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
-"""Probe a frozen pretrained encoder on one downstream task (METHOD.md section 9).
+"""Probe a frozen pretrained encoder on one task of a tasks file (METHOD.md section 9).
 
     python recipes/Generic/probe/train.py recipes/Generic/probe/hparams/probe.yaml \
-        --pretrained_encoder results/semisupcon/1234 --task_name gtzan \
-        --task_kind multiclass --train_manifest gtzan/train.csv \
-        --valid_manifest gtzan/valid.csv --test_manifest gtzan/test.csv
+        --tasks_file recipes/GTZAN/probe/tasks.yaml --task_name gtzan \
+        --pretrained_encoder results/MagnaTagATune/semisupcon/1234
 
 A thin caller of the code behind ``semisupcon evaluate``
-(:func:`semisupcon_recipe.evaluate.probe_task`): the encoder is rebuilt from the
-``encoder_spec.yaml`` of its pretraining run (any encoder: SampleCNN, the demo's
-x-vector TDNN, ECAPA...) or loaded from a ``semisupcon export`` folder;
-``features: {chunk_len: null}`` means the encoder's clip length; the yaml's
-``training`` block names the protocol (``tuned`` by default, ``paper`` for the paper's).
-Chunk features are cached in ``feature_cache`` and reused by every later run with the
-same encoder weights, manifest rows and chunking. The run writes
+(:func:`semisupcon_recipe.evaluate.probe_task`), on the task, protocol, chunking and
+heads of the same tasks file (:func:`semisupcon_recipe.evaluate.load_tasks_file`):
+each task is defined once, in ``recipes/<Dataset>/probe/tasks.yaml`` or a file of
+your own. The encoder is rebuilt from the ``encoder_spec.yaml`` of its pretraining run
+(any encoder: SampleCNN, the demo's x-vector TDNN, ECAPA...) or loaded from a
+``semisupcon export`` folder; ``features: {chunk_len: null}`` means the encoder's clip
+length. Chunk features are cached in ``feature_cache`` and reused by every later run
+with the same encoder weights, manifest rows and chunking. The run writes
 ``<output_folder>/<head_name>/seed_<seed>/results.json``; ``--head_name mlp`` trains
 the MLP head.
 """
 
+import dataclasses
 import logging
 import sys
 
@@ -25,9 +26,24 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 
 from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
-from semisupcon_recipe.evaluate import TasksFileError, parse_settings, parse_task, probe_task
+from semisupcon_recipe.evaluate import TasksFileError, load_tasks_file, probe_task
 
 logger = logging.getLogger(__name__)
+
+
+def run_of_tasks_file(hparams: dict):
+    """The task, and the settings restricted to this run's head and seed, of ``hparams["tasks_file"]``."""
+    settings, tasks = load_tasks_file(hparams["tasks_file"])
+    by_name = {task.name: task for task in tasks}
+    if hparams["task_name"] not in by_name:
+        raise TasksFileError(f"task_name {hparams['task_name']!r} is not a task of {hparams['tasks_file']} "
+                             f"(tasks: {sorted(by_name)})")
+    if hparams["head_name"] not in settings.heads:
+        raise TasksFileError(f"head_name {hparams['head_name']!r} is not a head of {hparams['tasks_file']} "
+                             f"(heads: {sorted(settings.heads)})")
+    settings = dataclasses.replace(settings, heads={hparams["head_name"]: settings.heads[hparams["head_name"]]},
+                                   seeds=[hparams["seed"]])
+    return by_name[hparams["task_name"]], settings
 
 
 def main():
@@ -40,15 +56,7 @@ def main():
         overrides=overrides,
     )
     try:
-        task = parse_task({
-            "name": hparams["task_name"], "kind": hparams["task_kind"], "select_on": hparams["select_on"],
-            **{split: hparams[f"{split}_manifest"] for split in ("train", "valid", "test")},
-            "replacements": {"data_root": hparams["data_root"]},
-        }, hparams_file)
-        settings = parse_settings({
-            "training": hparams["training"], "features": hparams["features"],
-            "heads": {hparams["head_name"]: hparams["probe"]}, "seeds": [hparams["seed"]],
-        }, hparams_file)
+        task, settings = run_of_tasks_file(hparams)
     except TasksFileError as error:
         print(f"{sys.argv[0]}: error: {error}", file=sys.stderr)
         sys.exit(2)
