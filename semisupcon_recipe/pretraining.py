@@ -214,7 +214,9 @@ def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -
     return loader, sampler
 
 
-def run_pretraining(hparams_file: str, run_opts: dict, overrides: str | dict, hparams: dict) -> SemiSupConBrain:
+def run_pretraining(
+    hparams_file: str, run_opts: dict, overrides: str | dict, hparams: dict, command: str | None = None
+) -> SemiSupConBrain:
     """Pretrain as the yaml says (the body of every pretraining recipe); returns the Brain.
 
     The steps of SpeechBrain's recipe template, in order: lock ``output_folder`` and
@@ -225,7 +227,9 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str | dict, hp
     the loaders (:func:`dataio_prep`); build the Brain (the yaml's ``brain_class``, a
     :class:`SemiSupConBrain` subclass, else :class:`SemiSupConBrain`) and fit it.
     Rerunning resumes from the newest complete, checksum-verified checkpoint (see
-    :mod:`semisupcon_recipe.checkpoints`).
+    :mod:`semisupcon_recipe.checkpoints`). ``command`` is the command line recorded in
+    ``command.txt`` (default: this process's, right for a recipe script; a program that
+    pretrains in its own process passes the equivalent recipe command).
     """
     if not isinstance(hparams["checkpointer"], VerifiedCheckpointer):
         raise ValueError(
@@ -239,7 +243,7 @@ def run_pretraining(hparams_file: str, run_opts: dict, overrides: str | dict, hp
             check_method_settings(output_folder, method_settings(hparams), hparams["save_folder"])
         stack.enter_context(restored_logging())  # the log goes to output_folder until the run ends
         sb.create_experiment_directory(output_folder, hparams_file, overrides, log_config=LOG_CONFIG)
-        sb.utils.distributed.run_on_main(record_command_line, args=[output_folder])
+        sb.utils.distributed.run_on_main(record_command_line, args=[output_folder, command])
         sb.utils.distributed.run_on_main(write_encoder_spec, args=[hparams_file, overrides, output_folder])
         loaders = main_process_first(dataio_prep, hparams)
         hparams["checkpointer"].add_recoverable("dataloader-TRAIN", loaders.train)
