@@ -33,13 +33,15 @@ def read_record(path: str | Path) -> dict | None:
 
 
 def write_record(path: str | Path, settings: Mapping) -> None:
-    """Record ``settings`` (JSON values) in ``path``, atomically.
+    """Record ``settings`` (JSON values) in ``path``, atomically (its folder is created).
 
     Example
     -------
     >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "settings.json"
+    >>> path = Path(tempfile.mkdtemp()) / "run" / "settings.json"
     >>> write_record(path, {"seed": 1}); describe_differences(read_record(path), {"seed": 2})
     'seed: 1 there, 2 asked'
     """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(dict(settings), indent=1))
