@@ -249,7 +249,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``semisupcon cache``: 0 when files were cached, 1 when every file failed (errors: :mod:`semisupcon_recipe.cli_options`)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     replacements = {"data_root": args.data_root} if args.data_root else None
     if args.clips_per_shard is not None:
         return _write_shard_sets(args, replacements)

@@ -151,7 +151,8 @@ def test_a_full_disk_is_a_run_time_failure_with_a_one_line_message(exported_mode
     error = capsys.readouterr().err
     assert error.startswith("semisupcon embed: error: ") and len(error.strip().splitlines()) == 1
     assert "the disk is full" in error and "rerun the same command" in error and "Traceback" not in error
-    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]  # no half-written file left
+    written = {path.name for path in (tmp_path / "out").rglob("*") if path.is_file()}
+    assert written == {"log.txt", "command.txt"}  # the run's records, no half-written file
     with pytest.raises(SystemExit):
         cli_main(["--help"])
     assert "exit status: 0 success, 1 failure at run time, 2 usage or bad input" in capsys.readouterr().out
