@@ -33,12 +33,12 @@ from typing import Mapping
 import yaml
 
 from semisupcon_recipe.cli_options import UsageError, add_device_argument, add_model_argument
+from semisupcon_recipe.manifest import SPLITS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "hparams" / "s3prl_downstream.yaml"
 HEAR_RATE = 16000
-SPLITS = ("train", "valid", "test")
 # task kind -> (s3prl prediction type, scores, the score that selects the best validation step)
 SUPPORTED_KINDS = {
     "multiclass": ("multiclass", ["top1_acc"], "top1_acc"),
