@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import speechbrain as sb
 import torch
 from speechbrain.utils.epoch_loop import EpochCounter
 
@@ -112,7 +111,6 @@ def brain_loop(batches: list[ViewBatch], paper: bool, device: str, precision: st
         "train_epoch_seed": EpochSeed(0),
         "log_interval": 10**9,
         "checkpoints_to_keep": 1,
-        "valid_manifests_given": False,
         "warmup": warmup,
     }
     brain = _TimedBrain(

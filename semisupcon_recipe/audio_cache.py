@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from semisupcon_recipe.cli_options import positive_int
+from semisupcon_recipe.files import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -135,9 +136,8 @@ def cache_one(source: str, target: str, sample_rate: int) -> tuple[str, str | No
         waveform = np.pad(waveform, (0, length - len(waveform)))
     except AudioError as error:
         return target, str(error)
-    temporary = f"{target}.{os.getpid()}.tmp.npy"
-    np.save(temporary, encode_samples(waveform))
-    os.replace(temporary, target)
+    with atomic_path(target) as temporary, open(temporary, "wb") as stream:
+        np.save(stream, encode_samples(waveform))
     return target, None
 
 
@@ -249,7 +249,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``semisupcon cache``: 0 when files were cached, 1 when every file failed (errors: :mod:`semisupcon_recipe.cli_options`)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     replacements = {"data_root": args.data_root} if args.data_root else None
     if args.clips_per_shard is not None:
         return _write_shard_sets(args, replacements)

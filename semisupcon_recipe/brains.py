@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,12 @@ from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, registe
 
 from semisupcon_recipe.audio import AudioError
 from semisupcon_recipe.data import ViewBatch
+from semisupcon_recipe.distributed import rank_and_world_size
 
 logger = logging.getLogger(__name__)
 
 STATISTICS = ("loss_labeled", "loss_unlabeled", "positives_self", "positives_label", "labeled_fraction")
 POOLS = ("labeled", "unlabeled")
-
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized()
 
 
 @register_checkpoint_hooks
@@ -40,7 +36,8 @@ class EpochStatistics:
 
     A run resumed mid-epoch logs the statistics of the whole epoch, not of the part
     after the resume. Under DDP each process adds its own batches; :meth:`fold` sums
-    them into the main process (the one that saves checkpoints) before every save.
+    them into the main process (``rank`` 0, the one that saves checkpoints) before
+    every save, and only the main process resumes the saved sums.
 
     Example
     -------
@@ -52,8 +49,9 @@ class EpochStatistics:
     {'loss_labeled': 3.0, 'skipped_items': 1}
     """
 
-    def __init__(self, names: tuple[str, ...] = STATISTICS) -> None:
+    def __init__(self, names: tuple[str, ...] = STATISTICS, rank: int = 0) -> None:
         self.names = tuple(names)  # the statistics averaged over the epoch (the same on every process)
+        self.rank = int(rank)
         self.reset(None)
 
     def reset(self, epoch: int | None) -> None:
@@ -88,11 +86,11 @@ class EpochStatistics:
 
     def fold(self, device: torch.device | str) -> None:
         """Sum every process's counts into the main process; the others restart from zero."""
-        if not _distributed():
+        if not sb.utils.distributed.is_distributed_initialized():
             return
         totals = torch.tensor(self._vector(), dtype=torch.float64, device=device)
         dist.all_reduce(totals)
-        totals = totals.tolist() if dist.get_rank() == 0 else [0.0] * totals.numel()
+        totals = totals.tolist() if self.rank == 0 else [0.0] * totals.numel()
         for index, name in enumerate(self.names):
             self.sums[name] = [totals[2 * index], int(totals[2 * index + 1])]
         counts = [int(value) for value in totals[2 * len(self.names):]]
@@ -110,7 +108,7 @@ class EpochStatistics:
         state = json.loads(Path(path).read_text(encoding="utf-8"))
         self.reset(state["epoch"])
         self.finished = state["finished"]
-        if int(os.environ.get("RANK", 0)) == 0:  # the saved counts are the sums of all processes
+        if self.rank == 0:  # the saved counts are the sums of all processes
             self.sums = {name: list(state["sums"][name]) for name in self.names}
             self.read = dict(state["read"])
             self.skipped = dict(state["skipped"])
@@ -147,16 +145,35 @@ class SemiSupConBrain(sb.Brain):
     The epoch's statistics (:class:`EpochStatistics`) are kept in the checkpoints, so an
     epoch resumed mid-way logs the whole epoch; an epoch in which every clip drawn from
     the labeled (or unlabeled) pool was unreadable stops the run with an
-    :class:`~semisupcon_recipe.audio.AudioError` naming the manifest.
+    :class:`~semisupcon_recipe.audio.AudioError` naming the manifest. Checkpoints are
+    saved after validation, or after each training stage when ``fit`` has no
+    ``valid_set``.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of :class:`speechbrain.Brain`.
+    train_sampler : optional
+        The (batch) sampler of the training ``DataLoader`` given to ``fit``, e.g. a
+        :class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler`: SpeechBrain calls
+        its ``set_epoch`` at every epoch (it only finds samplers of loaders it builds).
     """
 
     statistic_names = STATISTICS  # what the epoch log averages (subclasses with more objectives add theirs)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, train_sampler=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.statistics = {stage: EpochStatistics(self.statistic_names) for stage in sb.Stage}
+        self.train_sampler = train_sampler
+        self.rank = rank_and_world_size()[0]
+        self.validates = True  # set by fit: checkpoint after validation, else after training
+        self.statistics = {stage: EpochStatistics(self.statistic_names, self.rank) for stage in sb.Stage}
         if self.checkpointer is not None:  # a resumed epoch logs the statistics of the whole epoch
             self.checkpointer.add_recoverable("epoch-statistics", self.statistics[sb.Stage.TRAIN])
+
+    def fit(self, epoch_counter, train_set, valid_set=None, **kwargs) -> None:
+        """SpeechBrain's ``fit``; without ``valid_set`` each training stage ends with a checkpoint."""
+        self.validates = valid_set is not None
+        super().fit(epoch_counter, train_set, valid_set, **kwargs)
 
     def on_fit_batch_end(self, batch: ViewBatch, outputs: torch.Tensor, loss: torch.Tensor, should_step: bool) -> None:
         """Log the global-batch loss of the first step and every ``log_interval`` steps."""
@@ -164,7 +181,7 @@ class SemiSupConBrain(sb.Brain):
         if not should_step or not (step == 1 or step % self.hparams.log_interval == 0):
             return
         loss = loss.detach().float().clone()
-        if dist.is_available() and dist.is_initialized():
+        if sb.utils.distributed.is_distributed_initialized():
             dist.all_reduce(loss)  # per-rank losses average to the global-batch loss
             loss /= dist.get_world_size()
         if sb.utils.distributed.if_main_process():
@@ -185,7 +202,7 @@ class SemiSupConBrain(sb.Brain):
         """Randomness of this step's augmentations, from (seed, epoch, step, rank) alone,
         so a resumed run draws what the interrupted one would have drawn."""
         epoch_seed = self.hparams.train_epoch_seed
-        entropy = [epoch_seed.seed, epoch_seed.epoch, self.step, int(os.environ.get("RANK", 0))]
+        entropy = [epoch_seed.seed, epoch_seed.epoch, self.step, self.rank]
         seed = int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
         return torch.Generator(device=self.device).manual_seed(seed)
 
@@ -255,7 +272,7 @@ class SemiSupConBrain(sb.Brain):
         statistics = {"loss": round(stage_loss, 5), **self.statistics[stage].summary()}
         if stage == sb.Stage.TRAIN:
             self.train_stats = statistics
-            if getattr(self.hparams, "valid_manifests_given", True):
+            if self.validates:
                 return
         epoch_stats = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], "optimizer_step": self.optimizer_step}
         if stage == sb.Stage.TRAIN:

@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +34,7 @@ from typing import TYPE_CHECKING
 from speechbrain.utils.checkpoints import CKPT_PREFIX, METAFNAME, Checkpoint, Checkpointer
 
 from semisupcon_recipe.encoder_spec import SPEC_FILE, load_encoder_spec
+from semisupcon_recipe.files import atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +45,7 @@ CHECKSUMS_FILE = "CHECKSUMS.json"
 CHECKSUMS_FORMAT = "semisupcon-checkpoint-checksums"
 ENCODER_CHECKPOINT_NAME = "encoder.ckpt"
 VALID_LOSS_KEY = "loss"
+LOSS_KEYS = (VALID_LOSS_KEY, "valid_loss")  # the validation loss in our checkpoints' meta, in SpeechBrain's SSL recipes'
 
 
 class CheckpointError(RuntimeError):
@@ -70,31 +70,6 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``path`` so that it is either absent/old or complete: a uniquely named
-    temporary file in the same folder, flushed to disk, then renamed over ``path``.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "a.txt"
-    >>> atomic_write_bytes(path, b"done")
-    >>> path.read_bytes(), sorted(p.name for p in path.parent.iterdir())
-    (b'done', ['a.txt'])
-    """
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def record_checksums(checkpoint: Checkpoint) -> Path:
     """Write ``CHECKSUMS.json`` into a saved checkpoint: the sha256 of each of its files and its meta.
 
@@ -113,7 +88,7 @@ def record_checksums(checkpoint: Checkpoint) -> Path:
     }
     record = {"format": CHECKSUMS_FORMAT, "meta": dict(checkpoint.meta), "files": files}
     path = Path(checkpoint.path) / CHECKSUMS_FILE
-    atomic_write_bytes(path, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 
@@ -244,7 +219,7 @@ class VerifiedCheckpointer(Checkpointer):
         return checkpoints
 
 
-def find_checkpoint(path: str | Path) -> Checkpoint:
+def find_checkpoint(path: str | Path, verified: bool = True) -> Checkpoint:
     """The verified checkpoint that ``path`` designates.
 
     Parameters
@@ -252,8 +227,12 @@ def find_checkpoint(path: str | Path) -> Checkpoint:
     path : str or Path
         One ``CKPT+`` folder (or its ``encoder.ckpt``), a ``save`` folder, or a
         pretraining output folder (its ``save/``). Among several checkpoints: the one
-        with the lowest validation ``loss`` when any recorded one, else the most recent;
-        incomplete or modified checkpoints are skipped with a warning.
+        with the lowest validation loss (``loss``, or ``valid_loss`` as SpeechBrain's SSL
+        recipes record it) when any recorded one, else the most recent; incomplete or
+        modified checkpoints are skipped with a warning.
+    verified : bool
+        False for runs of SpeechBrain's own recipes, which save no checksums: any
+        checkpoint SpeechBrain lists is taken as it is.
 
     Raises
     ------
@@ -278,21 +257,30 @@ def find_checkpoint(path: str | Path) -> Checkpoint:
             f"{folder} is not a folder: pass a pretraining output folder, its save/ folder or one {CKPT_PREFIX}+ folder"
         )
     if folder.name.startswith(CKPT_PREFIX):
-        return verified_checkpoint(folder)
+        return verified_checkpoint(folder) if verified else _listed_checkpoint(folder)
     skipped: dict[Path, str] = {}
     for save_dir in (folder, folder / "save"):
         if not save_dir.is_dir():
             continue
-        checkpointer = VerifiedCheckpointer(save_dir)
-        best = checkpointer.find_checkpoint(min_key=VALID_LOSS_KEY) or checkpointer.find_checkpoint()
+        checkpointer = VerifiedCheckpointer(save_dir) if verified else Checkpointer(save_dir)
+        best = next(filter(None, (checkpointer.find_checkpoint(min_key=key) for key in LOSS_KEYS)), None)
+        best = best or checkpointer.find_checkpoint()
         if best is not None:
             return best
-        skipped.update(checkpointer.skipped)
+        skipped.update(getattr(checkpointer, "skipped", {}))
     found = "; ".join(skipped.values()) if skipped else "none found"
     raise CheckpointError(
         f"no complete checkpoint ({CKPT_PREFIX}+*) in {folder} or {folder / 'save'} ({found}); "
         "pass a pretraining output folder, its save/ folder or one CKPT+ folder of a run that saved a checkpoint"
     )
+
+
+def _listed_checkpoint(folder: Path) -> Checkpoint:
+    """The checkpoint in ``folder`` (a ``CKPT+`` folder) as SpeechBrain's Checkpointer lists it."""
+    listed = [checkpoint for checkpoint in Checkpointer(folder.parent).list_checkpoints() if checkpoint.path == folder]
+    if not listed:
+        raise CheckpointError(f"{folder} is not a SpeechBrain checkpoint (it has no {METAFNAME})")
+    return listed[0]
 
 
 def encoder_weights(checkpoint: Checkpoint) -> Path:
@@ -419,8 +407,6 @@ def load_encoder_from_checkpoint(path: str | Path, spec: str | Path | None = Non
     >>> loaded.spec.name, loaded.weights.name, loaded.clip_len
     ('encoder_spec.yaml', 'encoder.ckpt', 8000)
     """
-    import torch
-
     from semisupcon_recipe.exported import MANIFEST_FILE, load_exported
 
     path = Path(path)
@@ -435,13 +421,14 @@ def load_encoder_from_checkpoint(path: str | Path, spec: str | Path | None = Non
     return LoadedEncoder(encoder.eval(), weights, spec_path, int(description["clip_len"]))
 
 
-def load_weights(encoder: torch.nn.Module, weights: Path, spec_path: Path) -> torch.nn.Module:
-    """Load a checkpoint's ``weights`` file (tensors only) into ``encoder`` built from ``spec_path``.
+def load_weights(encoder: torch.nn.Module, weights: Path, spec_path: Path | str) -> torch.nn.Module:
+    """Load a checkpoint's ``weights`` file (tensors only, strictly) into ``encoder`` built from ``spec_path``.
 
     Raises
     ------
     CheckpointError
-        The weights do not fit the described encoder (both files named).
+        The weights do not fit the described encoder (both named; ``spec_path`` may be
+        a description such as "the yaml's encoder").
 
     Example
     -------

@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 from semisupcon_recipe.cli_options import EXIT_BAD_INPUT, EXIT_FAILURE, UsageError, default_device
@@ -30,6 +32,7 @@ class Subcommand:
     summary: str
     add_arguments: str = "add_arguments"
     run: str = "main"
+    logs_in_out: bool = True  # its --out is a run folder: log.txt and command.txt go there
 
     def function(self, name: str) -> Callable:
         """The function ``name`` of the subcommand's module (imported now)."""
@@ -40,7 +43,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "demo": Subcommand("semisupcon_recipe.demo.run",
                        "the whole method end to end on built-in synthesized music, with a report"),
     "export": Subcommand("semisupcon_recipe.interop.export",
-                         "turn a pretraining checkpoint into a self-contained inference folder"),
+                         "turn a pretraining checkpoint into a self-contained inference folder",
+                         logs_in_out=False),  # a model folder holds the model only
     "cache": Subcommand("semisupcon_recipe.audio_cache",
                         "decode, down-mix and resample a manifest's audio once into a fast cache"),
     "embed": Subcommand("semisupcon_recipe.embed",
@@ -76,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, subcommand in SUBCOMMANDS.items():
         sub = subparsers.add_parser(name, help=subcommand.summary, description=subcommand.summary)
         subcommand.function(subcommand.add_arguments)(sub)
+        sub.add_argument("--verbose", action="store_true",
+                         help="show every log line on the console (the full log is always in OUT/log.txt)")
         sub.set_defaults(_runner=name)
     return parser
 
@@ -111,24 +117,56 @@ def run_failure_message(error: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``semisupcon`` console script; returns the exit status."""
+    """Entry point of the ``semisupcon`` console script; returns the exit status.
+
+    Sets up the run's logging (:func:`semisupcon_recipe.run_logging.setup_run_logging`:
+    the full log in ``OUT/log.txt``, the command in ``OUT/command.txt``, a short console)
+    and gives the runner the command line as typed, in ``args.command_line``.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return 0
     if getattr(args, "device", "") is None:
         args.device = default_device()
     subcommand = SUBCOMMANDS[args._runner]
+    out = Path(args.out) if subcommand.logs_in_out and getattr(args, "out", None) else None
+    out_is_new = out is not None and not out.exists()
     try:
-        return int(subcommand.function(subcommand.run)(args) or 0)
+        return _run(subcommand, args, words, out)
     except bad_input_errors() as error:
         print(f"semisupcon {args.command}: error: {error}", file=sys.stderr)
+        if out_is_new:
+            _remove_run_records(out)
         return EXIT_BAD_INPUT
     except OSError as error:
         print(f"semisupcon {args.command}: error: {run_failure_message(error)}", file=sys.stderr)
         return EXIT_FAILURE
 
+
+def _run(subcommand: Subcommand, args: argparse.Namespace, words: list[str], out: Path | None) -> int:
+    """Run ``subcommand`` with its logging set up (and the caller's logging restored after)."""
+    from semisupcon_recipe.run_logging import command_line, restored_logging, setup_run_logging
+
+    args.command_line = command_line(["semisupcon", *words])
+    with restored_logging():
+        if out is not None:
+            setup_run_logging(out, verbose=args.verbose, command=args.command_line)
+        else:
+            logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+        return int(subcommand.function(subcommand.run)(args) or 0)
+
+
+def _remove_run_records(out: Path) -> None:
+    """Take back the ``OUT`` a refused command created: its log and command record, then the folder if empty."""
+    from semisupcon_recipe.run_logging import COMMAND_FILE, LOG_FILE
+
+    for name in (LOG_FILE, COMMAND_FILE):
+        (out / name).unlink(missing_ok=True)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,6 @@ stays quick.
 from __future__ import annotations
 
 import argparse
-import shlex
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -105,26 +104,3 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
-
-
-def command_line(args: argparse.Namespace, subcommand: str) -> str:
-    """The ``semisupcon`` command equivalent to parsed ``args`` (every option spelled out).
-
-    For subcommands without positional arguments (``evaluate``, ``robustness``, ``s3prl-eval``).
-
-    Example
-    -------
-    >>> command_line(argparse.Namespace(model="a b", encoder_spec="s.yaml", cache=None, trust_code=False, _runner="x"), "evaluate")
-    "semisupcon evaluate --model 'a b' --encoder-spec s.yaml"
-    >>> command_line(argparse.Namespace(model=["e", "f"], trust_code=True), "robustness")
-    'semisupcon robustness --model e f --trust-code'
-    """
-    words = ["semisupcon", subcommand]
-    for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value is None or value is False:
-            continue
-        words.append("--" + name.replace("_", "-"))
-        if value is True:  # a flag
-            continue
-        words += [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
-    return shlex.join(words)

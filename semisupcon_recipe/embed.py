@@ -110,7 +110,7 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` so that ``path`` is either absent or complete."""
     import io
 
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
+    from semisupcon_recipe.files import atomic_write_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -136,7 +136,7 @@ def _is_current(stamp_path: Path, stamp: dict) -> bool:
 
 
 def _atomic_write_json(path: Path, document: dict) -> None:
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
+    from semisupcon_recipe.files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
 

@@ -32,6 +32,8 @@ import ruamel.yaml
 import yaml
 from hyperpyyaml import resolve_references
 
+from semisupcon_recipe.files import atomic_write_text
+
 SPEC_FILE = "encoder_spec.yaml"
 DESCRIPTION_NUMBERS = ("sample_rate", "clip_len", "embedding_dim")
 ALLOWED_CLASSES = frozenset(
@@ -135,11 +137,9 @@ def write_encoder_spec(hparams_file: str | Path, overrides: str | dict | None, o
     ...                    {"labeled_manifest": "l.csv", "unlabeled_manifest": "u.csv"}, tempfile.mkdtemp()).name
     'encoder_spec.yaml'
     """
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
-
     path = Path(output_folder) / SPEC_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, encoder_spec_text(hparams_file, overrides).encode("utf-8"))
+    atomic_write_text(path, encoder_spec_text(hparams_file, overrides))
     return path
 
 

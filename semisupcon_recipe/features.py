@@ -49,6 +49,7 @@ from torch import nn
 
 from semisupcon_recipe.chunking import CorruptionSpec, TrackChunks, first_item
 from semisupcon_recipe.cli_options import default_device
+from semisupcon_recipe.files import atomic_path, atomic_write_text
 from semisupcon_recipe.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
@@ -165,13 +166,6 @@ def _rows_digest(rows: Sequence[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, writer) -> None:
-    """Call ``writer(tmp_path)`` then rename the result onto ``path``."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    writer(temporary)
-    os.replace(temporary, path)
-
-
 class FeatureCache:
     """One cache folder: the chunk embeddings of one manifest under one setting.
 
@@ -260,7 +254,7 @@ class FeatureCache:
     def _write_meta(self) -> None:
         meta = {**self.key_inputs, "manifest": str(self.manifest), "shard_size": self.shard_size,
                 "num_tracks": len(self.rows)}
-        _write_atomically(self.folder / "meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+        atomic_write_text(self.folder / "meta.json", json.dumps(meta, indent=1))
 
     def extract(self, batch_size: int = 32, num_workers: int = 0, device: str | torch.device | None = None) -> None:
         """Compute and write the missing shards (resumes an interrupted extraction).
@@ -286,7 +280,8 @@ class FeatureCache:
             for index in missing:
                 rows = self.rows[index * self.shard_size : (index + 1) * self.shard_size]
                 shard = self._extract_shard(rows, batch_size, num_workers, device)
-                _write_atomically(self.shard_path(index), lambda tmp: torch.save(shard, tmp))
+                with atomic_path(self.shard_path(index)) as temporary:
+                    torch.save(shard, temporary)
                 logger.info("%s: shard %d/%d written (%d tracks)", self.folder.name, index + 1, self.num_shards, len(rows))
 
     def _extract_shard(self, rows: list, batch_size: int, num_workers: int, device: str | torch.device) -> dict:

@@ -25,13 +25,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 REQUIRED_COLUMNS = ("ID", "duration", "wav")
 SUPERVISION_KINDS = ("multilabel", "multiclass", "regression")
 TAG_SEPARATOR = ";"
+SPLITS = ("train", "valid", "test")  # the manifests of a task (probe) or a prepared dataset
 REPLACEMENT = re.compile(r"\$([\w.]+)")  # SpeechBrain's ``$name`` syntax
 
 
@@ -286,6 +288,8 @@ class LabelVocabulary:
         Returns a float multi-hot ``(C,)`` for multi-label, a long scalar for
         multi-class, a float ``(num_outputs,)`` for regression.
         """
+        import torch  # here, so that the torch-free command line and prepare scripts can read manifests
+
         if self.kind == "regression":
             try:
                 values = [float(value) for value in split_tags(cell, where)]
@@ -309,6 +313,8 @@ class LabelVocabulary:
 
     def empty(self) -> torch.Tensor:
         """Placeholder label of an unlabeled item (ignored through the labeled mask)."""
+        import torch
+
         if self.kind == "multiclass":
             return torch.tensor(-1, dtype=torch.long)
         return torch.zeros(self.size)

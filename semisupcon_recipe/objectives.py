@@ -1,4 +1,4 @@
-"""The SemiSupCon objective: target matrix, loss and cross-device negatives.
+"""The SemiSupCon objective: the target matrix and the loss.
 
 A batch holds ``V`` views (rows); each row carries the id of its clip, a label and a
 flag saying whether that label is known. Two different views are positives with weight 1
@@ -11,160 +11,22 @@ labeled, and are negatives otherwise (METHOD.md sections 2-3)::
 with ``s_uv`` the cosine similarity over a temperature. With no labels and two views it
 is SimCLR's NT-Xent; with every clip labeled (multi-class) it is SupCon's L_out.
 
-Label comparisons use matrix products (shared tags = ``Y @ Y.T``), so memory stays
-``O(V^2)`` whatever the number of tags. With ``gather_across_devices=True`` under
-``torch.distributed`` the negatives are the global batch.
+Label similarities (:mod:`~semisupcon_recipe.label_similarity`) use matrix products
+(shared tags = ``Y @ Y.T``), so memory stays ``O(V^2)`` whatever the number of tags.
+With ``gather_across_devices=True`` under ``torch.distributed`` the negatives are the
+global batch (:mod:`~semisupcon_recipe.cross_device`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_nn
 import torch.nn.functional as F
 
-SUPERVISIONS = ("multiclass", "multilabel", "regression", "callable")
-MULTILABEL_SIMILARITIES = ("threshold", "dice")
-
-SimilarityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class LabelSimilarity:
-    """Similarity in [0, 1] between the labels of two sets of labeled views.
-
-    Parameters
-    ----------
-    supervision : str
-        ``"multiclass"`` (long ``(V,)``: 1 when the class is the same),
-        ``"multilabel"`` (multi-hot ``(V, C)``), ``"regression"`` (float ``(V,)`` or
-        ``(V, K)``: 1 when the euclidean distance is <= ``radius``) or ``"callable"``
-        (``similarity`` decides).
-    multilabel_similarity : str
-        ``"threshold"``: 1 when at least ``threshold`` active tags are shared;
-        ``"dice"``: ``2|A∩B| / (|A|+|B|)``, 0 when both are empty.
-    threshold : float
-        Least number of shared tags for a multi-label positive.
-    radius : float
-        Largest label distance for a regression positive.
-    similarity : callable, optional
-        ``similarity(labels_a, labels_b) -> (Va, Vb)`` in [0, 1]; only with
-        ``supervision="callable"``. It only ever sees labels of labeled views.
-
-    Example
-    -------
-    >>> tags = torch.tensor([[1., 1., 0.], [1., 0., 0.], [0., 0., 1.]])
-    >>> LabelSimilarity("multilabel", threshold=1)(tags, tags)
-    tensor([[1., 1., 0.],
-            [1., 1., 0.],
-            [0., 0., 1.]])
-    >>> LabelSimilarity("multilabel", "dice")(tags, tags)[0]
-    tensor([1.0000, 0.6667, 0.0000])
-    """
-
-    supervision: str = "multilabel"
-    multilabel_similarity: str = "threshold"
-    threshold: float = 1
-    radius: float = 0.5
-    similarity: Optional[SimilarityFn] = None
-
-    def __post_init__(self) -> None:
-        if self.supervision not in SUPERVISIONS:
-            raise ValueError(f"unknown supervision {self.supervision!r}; use one of {SUPERVISIONS}")
-        if self.multilabel_similarity not in MULTILABEL_SIMILARITIES:
-            raise ValueError(
-                f"unknown multilabel_similarity {self.multilabel_similarity!r}; use one of {MULTILABEL_SIMILARITIES}"
-            )
-        if not self.threshold > 0:
-            raise ValueError(f"threshold must be a positive number of shared tags, got {self.threshold}")
-        if not self.radius >= 0:
-            raise ValueError(f"radius must be >= 0, got {self.radius}")
-        if (self.supervision == "callable") != (self.similarity is not None):
-            raise ValueError(
-                "supervision='callable' needs a `similarity(labels_a, labels_b)` function, and "
-                f"`similarity` is only used with supervision='callable' (got supervision={self.supervision!r}, "
-                f"similarity={self.similarity!r})"
-            )
-        if self.similarity is not None and not callable(self.similarity):
-            raise ValueError(f"similarity must be callable, got {type(self.similarity).__name__}")
-
-    def check_kind(self, labels: Optional[torch.Tensor], num_views: int) -> None:
-        """Raise ``ValueError`` unless the dtype and shape of ``labels`` suit this kind.
-
-        Reads only metadata, never the values, so it costs no host-device synchronisation.
-        """
-        if labels is None:
-            return
-        if labels.dim() == 0 or labels.shape[0] != num_views:
-            raise ValueError(
-                f"labels has shape {tuple(labels.shape)} but there are {num_views} views; "
-                "give one label row per view (any placeholder where unlabeled)"
-            )
-        kind = self.supervision
-        if kind == "multiclass" and (labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool):
-            raise ValueError(
-                f"multiclass labels must be integer class indices of shape (V,), got {labels.dtype} "
-                f"{tuple(labels.shape)}; use labels.long(), or supervision='regression' for numbers"
-            )
-        if kind == "multilabel" and labels.dim() != 2:
-            raise ValueError(
-                f"multilabel labels must be multi-hot of shape (V, C), got {tuple(labels.shape)}; "
-                "for class indices use supervision='multiclass'"
-            )
-        if kind == "regression" and (labels.dim() not in (1, 2) or not labels.is_floating_point()):
-            raise ValueError(
-                f"regression labels must be floating point of shape (V,) or (V, K), got {labels.dtype} "
-                f"{tuple(labels.shape)}; for class indices use supervision='multiclass'"
-            )
-
-    def check(self, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``labels`` suit this supervision kind, values included.
-
-        ``labels`` may be ``None`` only when no view is labeled. Reading the values
-        synchronises with the device: call it where labels enter (the data boundary),
-        not on every training step.
-        """
-        if labels is None:
-            if labeled_mask.any():
-                raise ValueError("labels is None but labeled_mask marks labeled views; pass their labels")
-            return
-        self.check_kind(labels, labeled_mask.shape[0])
-        known = labels[labeled_mask]  # (L, ...) labels of the labeled views
-        if known.is_floating_point() and not torch.isfinite(known).all():
-            rows = (~torch.isfinite(known.reshape(len(known), -1))).any(1)
-            bad = labeled_mask.nonzero().squeeze(1)[rows].tolist()
-            raise ValueError(f"labels of labeled views {bad} contain NaN or inf")
-        if self.supervision == "multilabel" and not ((known == 0) | (known == 1)).all():
-            raise ValueError("multilabel labels must be multi-hot (only 0 and 1) on labeled views")
-
-    def __call__(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
-        """Similarity ``(Va, Vb)`` between labels ``(Va, ...)`` and ``(Vb, ...)``."""
-        if self.supervision == "multiclass":
-            return (labels_a[:, None] == labels_b[None, :]).float()  # (Va, Vb)
-        if self.supervision == "multilabel":
-            tags_a, tags_b = labels_a.float(), labels_b.float()  # (Va, C), (Vb, C)
-            shared = tags_a @ tags_b.T  # (Va, Vb) number of shared active tags
-            if self.multilabel_similarity == "threshold":
-                return (shared >= self.threshold).float()  # (Va, Vb)
-            sizes = tags_a.sum(1)[:, None] + tags_b.sum(1)[None, :]  # (Va, Vb) |A| + |B|
-            return torch.where(sizes > 0, 2 * shared / sizes.clamp_min(1), 0.0)  # (Va, Vb)
-        if self.supervision == "regression":
-            dtype = torch.promote_types(labels_a.dtype, torch.float32)
-            values_a = labels_a.to(dtype).reshape(len(labels_a), -1)  # (Va, K)
-            values_b = labels_b.to(dtype).reshape(len(labels_b), -1)  # (Vb, K)
-            distance = torch.cdist(values_a, values_b, compute_mode="donot_use_mm_for_euclid_dist")  # (Va, Vb)
-            return (distance <= self.radius).float()
-        similarity = torch.as_tensor(self.similarity(labels_a, labels_b), device=labels_a.device).float()
-        if similarity.shape != (len(labels_a), len(labels_b)):
-            raise ValueError(
-                f"similarity returned shape {tuple(similarity.shape)}, expected ({len(labels_a)}, {len(labels_b)})"
-            )
-        if not (torch.isfinite(similarity).all() and (similarity >= 0).all() and (similarity <= 1).all()):
-            raise ValueError("similarity must return finite values in [0, 1]")
-        return similarity  # (Va, Vb)
+from semisupcon_recipe.cross_device import Columns, gather_columns
+from semisupcon_recipe.label_similarity import LabelSimilarity, SimilarityFn
 
 
 def _target_block(
@@ -304,61 +166,56 @@ def target_matrix(
     return _target_block(clip_ids, labels, labeled_mask, clip_ids, labels, labeled_mask, 0, label_similarity)
 
 
-class Columns(NamedTuple):
-    """The candidate views every local anchor is compared with (the global batch)."""
+class Views(NamedTuple):
+    """One batch of views, row by row (see :func:`target_matrix`)."""
 
-    z: torch.Tensor  # (Vg, D) unit projections, local rows keep their gradients
-    clip_ids: torch.Tensor  # (Vg,) globally unique clip ids
-    labels: Optional[torch.Tensor]  # (Vg, ...)
-    labeled_mask: torch.Tensor  # (Vg,)
-    first_row: int  # column of the first local row
-    world_size: int
+    z: torch.Tensor  # (V, D) projections
+    clip_ids: torch.Tensor  # (V,) the clip of each view
+    labels: Optional[torch.Tensor]  # (V,) or (V, C), None when no view is labeled
+    labeled_mask: torch.Tensor  # (V,) True where the label is known
 
 
-def gather_columns(
-    z: torch.Tensor, clip_ids: torch.Tensor, labels: Optional[torch.Tensor], labeled_mask: torch.Tensor
-) -> Columns:
-    """Gather the views of all ranks (``z`` with gradients); ranks may hold different V.
+def per_view(
+    z: torch.Tensor, clip_ids: Optional[torch.Tensor] = None,
+    labels: Optional[torch.Tensor] = None, labeled_mask: Optional[torch.Tensor] = None,
+) -> Views:
+    """The views of a batch given SupCon's way or row by row, shapes checked (no device sync).
 
-    All views of a clip must be on one rank. Clip ids become globally unique as
-    ``rank * max_V + (index of the clip on its rank)``. Every rank must pass labels of the
-    same dtype and trailing shape (or all ``None``).
-    Without an initialised process group of several ranks, returns the local views.
+    ``z`` ``(B, N, D)`` without ``clip_ids``: N views of B clips, with per-clip ``labels``
+    ``(B, ...)`` and ``labeled_mask`` ``(B,)``; ``z`` ``(V, D)`` with per-view ``clip_ids``,
+    ``labels`` and ``labeled_mask``. ``labeled_mask=None``: every view with a label is labeled.
 
     Example
     -------
-    >>> z = torch.randn(4, 3)
-    >>> columns = gather_columns(z, torch.tensor([5, 5, 9, 9]), None, torch.zeros(4, dtype=torch.bool))
-    >>> columns.z is z, columns.first_row, columns.world_size
-    (True, 0, 1)
+    >>> views = per_view(torch.zeros(2, 3, 4), labels=torch.tensor([5, 6]))
+    >>> views.z.shape, views.clip_ids.tolist(), views.labels.tolist(), views.labeled_mask.all().item()
+    (torch.Size([6, 4]), [0, 0, 0, 1, 1, 1], [5, 5, 5, 6, 6, 6], True)
     """
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return Columns(z, clip_ids, labels, labeled_mask, 0, 1)
-    world_size, rank = dist.get_world_size(), dist.get_rank()
-    sizes = [torch.zeros(1, dtype=torch.long, device=z.device) for _ in range(world_size)]
-    dist.all_gather(sizes, torch.tensor([len(z)], device=z.device))
-    sizes = [int(size) for size in torch.cat(sizes).tolist()]
-    longest = max(sizes)
+    if clip_ids is None:
+        z, clip_ids, labels, labeled_mask = _clip_major(z, labels, labeled_mask)
+    if z.dim() != 2 or len(z) != len(clip_ids):
+        raise ValueError(f"z must be (V, D) with V = len(clip_ids) = {len(clip_ids)}, got {tuple(z.shape)}")
+    if labeled_mask is None:
+        labeled_mask = torch.full((len(clip_ids),), labels is not None, dtype=torch.bool, device=z.device)  # (V,)
+    check_view_shapes(clip_ids, labels, labeled_mask)
+    return Views(z, clip_ids, labels, labeled_mask)
 
-    def gather(local: torch.Tensor, with_gradients: bool = False) -> torch.Tensor:
-        sendable = local.to(torch.uint8) if local.dtype == torch.bool else local  # gloo has no bool
-        padded = torch.cat([sendable, sendable.new_zeros((longest - len(local), *local.shape[1:]))])  # (max V, ...)
-        if with_gradients:
-            pieces = dist_nn.all_gather(padded)
-        else:
-            pieces = [torch.empty_like(padded) for _ in range(world_size)]
-            dist.all_gather(pieces, padded)
-        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)]).to(local.dtype)  # (Vg, ...)
 
-    local_clips = torch.unique(clip_ids, return_inverse=True)[1] + rank * longest  # (V,)
-    return Columns(
-        gather(z, with_gradients=True),
-        gather(local_clips),
-        None if labels is None else gather(labels),
-        gather(labeled_mask),
-        sum(sizes[:rank]),
-        world_size,
-    )
+def _clip_major(z: torch.Tensor, labels: Optional[torch.Tensor], mask: Optional[torch.Tensor]) -> tuple:
+    """``(z (V, D), clip_ids (V,), labels (V, ...), mask (V,))`` of ``z`` ``(B, N, D)`` and per-clip labels and mask."""
+    if z.dim() != 3 or z.shape[1] < 2:
+        raise ValueError(f"without clip_ids, z must be (B, N, D) with N >= 2 views per clip, got {tuple(z.shape)}")
+    num_clips, num_views = z.shape[:2]
+    clip_ids = torch.arange(num_clips, device=z.device).repeat_interleave(num_views)  # (V,)
+    if labels is not None:
+        if labels.dim() == 0 or labels.shape[0] != num_clips:
+            raise ValueError(f"labels has shape {tuple(labels.shape)}, expected one row per clip ({num_clips})")
+        labels = labels.repeat_interleave(num_views, dim=0)  # (V, ...)
+    if mask is not None:
+        if mask.shape != (num_clips,):
+            raise ValueError(f"labeled_mask must have shape ({num_clips},) (one flag per clip), got {tuple(mask.shape)}")
+        mask = mask.repeat_interleave(num_views)  # (V,)
+    return z.reshape(num_clips * num_views, z.shape[2]), clip_ids, labels, mask  # z: (V, D) clip-major
 
 
 class SemiSupConLoss(torch.nn.Module):
@@ -432,16 +289,11 @@ class SemiSupConLoss(torch.nn.Module):
         self.gather_across_devices = gather_across_devices
         self.last_statistics: Optional[dict[str, float]] = None
 
-    def check_batch(
-        self,
-        z: torch.Tensor,
-        clip_ids: Optional[torch.Tensor] = None,
-        labels: Optional[torch.Tensor] = None,
-        labeled_mask: Optional[torch.Tensor] = None,
-    ) -> None:
-        """Raise ``ValueError`` unless a batch is valid, values included (finite ``z``,
-        two views per clip, label values of the supervision kind). It synchronises with
-        the device: call it once where batches are made, not on every step.
+    def check_batch(self, *batch: Optional[torch.Tensor], **named: Optional[torch.Tensor]) -> None:
+        """Raise ``ValueError`` unless the batch ``forward(*batch, **named)`` would get is
+        valid, values included (finite ``z``, two views per clip, label values of the
+        supervision kind). It synchronises with the device: call it once where batches
+        are made, not on every step.
 
         Example
         -------
@@ -450,45 +302,12 @@ class SemiSupConLoss(torch.nn.Module):
         ...
         ValueError: multilabel labels must be multi-hot (only 0 and 1) on labeled views
         """
-        z, clip_ids, labels, labeled_mask = self._views(z, clip_ids, labels, labeled_mask)
-        if not torch.isfinite(z).all():
+        views = per_view(*batch, **named)
+        self.label_similarity.check_kind(views.labels, len(views.clip_ids))
+        if not torch.isfinite(views.z).all():
             raise ValueError("z contains NaN or inf; check the encoder output (learning rate, fp16 overflow)")
-        check_views(clip_ids, labels, labeled_mask)
-        self.label_similarity.check(labels, labeled_mask)
-
-    def _views(
-        self,
-        z: torch.Tensor,
-        clip_ids: Optional[torch.Tensor],
-        labels: Optional[torch.Tensor],
-        labeled_mask: Optional[torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
-        """Per-view ``(z (V, D), clip_ids (V,), labels (V, ...), labeled_mask (V,))``, shapes checked."""
-        if clip_ids is None:
-            if z.dim() != 3 or z.shape[1] < 2:
-                raise ValueError(
-                    f"without clip_ids, z must be (B, N, D) with N >= 2 views per clip, got {tuple(z.shape)}"
-                )
-            num_clips, num_views = z.shape[:2]
-            z = z.reshape(num_clips * num_views, z.shape[2])  # (V, D) clip-major
-            clip_ids = torch.arange(num_clips, device=z.device).repeat_interleave(num_views)  # (V,)
-            if labels is not None:
-                if labels.dim() == 0 or labels.shape[0] != num_clips:
-                    raise ValueError(f"labels has shape {tuple(labels.shape)}, expected one row per clip ({num_clips})")
-                labels = labels.repeat_interleave(num_views, dim=0)  # (V, ...)
-            if labeled_mask is not None:
-                if labeled_mask.shape != (num_clips,):
-                    raise ValueError(
-                        f"labeled_mask must have shape ({num_clips},) (one flag per clip), got {tuple(labeled_mask.shape)}"
-                    )
-                labeled_mask = labeled_mask.repeat_interleave(num_views)  # (V,)
-        if z.dim() != 2 or len(z) != len(clip_ids):
-            raise ValueError(f"z must be (V, D) with V = len(clip_ids) = {len(clip_ids)}, got {tuple(z.shape)}")
-        if labeled_mask is None:
-            labeled_mask = torch.full((len(clip_ids),), labels is not None, dtype=torch.bool, device=z.device)  # (V,)
-        check_view_shapes(clip_ids, labels, labeled_mask)
-        self.label_similarity.check_kind(labels, len(clip_ids))
-        return z, clip_ids, labels, labeled_mask
+        check_views(views.clip_ids, views.labels, views.labeled_mask)
+        self.label_similarity.check(views.labels, views.labeled_mask)
 
     def forward(
         self,
@@ -503,7 +322,8 @@ class SemiSupConLoss(torch.nn.Module):
         ``labeled_mask`` (see :func:`target_matrix`). ``labels=None``: no view is labeled;
         ``labeled_mask=None``: every view with a label is labeled. Returns a float32 (or
         wider) scalar; ``statistics=True`` also fills :attr:`last_statistics`."""
-        z, clip_ids, labels, labeled_mask = self._views(z, clip_ids, labels, labeled_mask)
+        z, clip_ids, labels, labeled_mask = per_view(z, clip_ids, labels, labeled_mask)
+        self.label_similarity.check_kind(labels, len(clip_ids))
         with torch.autocast(z.device.type, enabled=False):
             z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # (V, D) unit rows
             local = Columns(z, clip_ids, labels, labeled_mask, first_row=0, world_size=1)

@@ -207,11 +207,12 @@ def record_options(options_file: str | Path, options: dict) -> None:
 def run_prepare_command(
     prepare: Callable[[], object], reported_errors: tuple[type[Exception], ...] = (DatasetLayoutError,)
 ) -> None:
-    """Run a prepare script's work from its ``main``: log INFO to stderr, bad input exits 1.
+    """Run a prepare script's work from its ``main``: log INFO to stderr, bad input exits 2.
 
     ``prepare`` is called with no argument (bind the parsed options with a lambda). An
     error of a ``reported_errors`` type ends the program with ``error: <message>`` on
-    stderr and exit status 1 instead of a traceback.
+    stderr and exit status 2 (bad input, the rule of every command of the project)
+    instead of a traceback.
 
     Example
     -------
@@ -220,11 +221,23 @@ def run_prepare_command(
     >>> try:
     ...     run_prepare_command(prepare)
     ... except SystemExit as exit:
-    ...     print(exit.code)
-    error: missing /nonexistent/tracks.csv: expected the metadata table there (is data_folder the dataset's root?)
+    ...     print(exit.code, exit)
+    2 error: missing /nonexistent/tracks.csv: expected the metadata table there (is data_folder the dataset's root?)
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         prepare()
     except reported_errors as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        raise BadInputExit(f"error: {error}") from None
+
+
+class BadInputExit(SystemExit):
+    """Exit status 2 for bad input; ``str()`` is the message already printed on stderr."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

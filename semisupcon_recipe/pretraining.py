@@ -8,20 +8,26 @@ needs (views, p_s, b_s, DDP slices, augmentation, objective) is configured in th
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, NamedTuple
 
 import speechbrain as sb
 from speechbrain.dataio.dataloader import make_dataloader
+from torch.utils.data import DataLoader
 
 from semisupcon_recipe.brains import SemiSupConBrain
 from semisupcon_recipe.checkpoints import VerifiedCheckpointer
 from semisupcon_recipe.data import collate_views, pretraining_datasets
+from semisupcon_recipe.distributed import main_process_first, rank_and_world_size
 from semisupcon_recipe.encoder_spec import write_encoder_spec
+from semisupcon_recipe.run_logging import LOG_CONFIG, LOG_FILE, STAGE_LOGGER, record_command_line, restored_logging
 from semisupcon_recipe.sampling import MixedLabelBatchSampler
 from semisupcon_recipe.settings_record import describe_differences, read_record, write_record
+
+stages = logging.getLogger(STAGE_LOGGER)
 
 SETTINGS_RECORD = "method_settings.json"
 LOCK_FILE = "pretraining.lock"
@@ -137,118 +143,120 @@ def output_folder_lock(output_folder: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def dataio_prep(hparams: dict) -> dict:
-    """``{"train": (loader, sampler), "valid": (loader, sampler) or None}`` from the yaml.
+class PretrainingLoaders(NamedTuple):
+    """The data loaders of a pretraining run (see :func:`dataio_prep`)."""
+
+    train: DataLoader
+    train_sampler: MixedLabelBatchSampler | None  # its set_epoch is called every epoch (None for shards)
+    valid: DataLoader | None
+
+
+def dataio_prep(hparams: Mapping) -> PretrainingLoaders:
+    """The training loader (from manifests or shards) and the validation loader (or None) of the yaml.
 
     Batches hold clips with ``num_views`` views each; under DDP each process gets its
-    slice of every global batch (see :class:`MixedLabelBatchSampler`).
+    slice of every global batch (see :class:`MixedLabelBatchSampler`). The first call
+    writes the label vocabulary and the ``p_s`` draw into ``output_folder``; later calls
+    (the other processes, a rerun) read them back.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    rank = int(os.environ.get("RANK", 0))
-    loaders = {}
-    for stage, prefix in (("train", ""), ("valid", "valid_")):
-        if stage == "train" and (hparams.get("labeled_shards") or hparams.get("unlabeled_shards")):
-            from semisupcon_recipe.shards import shard_loader
+    rank, world_size = rank_and_world_size()
+    if hparams.get("labeled_shards") or hparams.get("unlabeled_shards"):
+        from semisupcon_recipe.shards import shard_loader
 
-            loader = shard_loader(hparams)
-            loaders[stage] = (loader, loader.dataset)
-            continue
-        labeled = hparams[f"{prefix}labeled_manifest"]
-        unlabeled = hparams[f"{prefix}unlabeled_manifest"]
-        if not (labeled or unlabeled):
-            loaders[stage] = None
-            continue
-        data = pretraining_datasets(
-            labeled_manifest=labeled,
-            unlabeled_manifest=unlabeled,
-            supervision=hparams["supervision"],
-            reader=hparams["view_reader"],
-            epoch_seed=hparams[f"{stage}_epoch_seed"],
-            output_folder=hparams["output_folder"],
-            labeled_data_fraction=hparams["labeled_data_fraction"] if stage == "train" else 1.0,
-            seed=hparams["seed"],
-            replacements={"data_root": hparams["data_root"]},
-            label_names_file=hparams.get("label_names_file"),
-            record_subset=stage == "train",
-        )
-        labeled_share = hparams["labeled_share"]
-        if stage == "valid" and not (data.labeled_indices and data.unlabeled_indices):
-            # Held-out data with one pool only: every validation batch comes from it.
-            labeled_share = 1.0 if data.labeled_indices else 0.0
-        sampler = MixedLabelBatchSampler(
-            data.labeled_indices,
-            data.unlabeled_indices,
-            batch_size=hparams["batch_size"],
-            labeled_share=labeled_share,
-            seed=hparams["seed"],
-            batches_per_epoch=hparams["batches_per_epoch"] if stage == "train" else hparams["valid_batches"],
-            num_replicas=world_size,
-            rank=rank,
-        )
-        loader = make_dataloader(
-            data.dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_views,
-            num_workers=hparams["num_workers"],
-            pin_memory=hparams["pin_memory"],
-        )
-        loaders[stage] = (loader, sampler)
-    return loaders
+        train, train_sampler = shard_loader(hparams, rank, world_size), None
+    else:
+        train, train_sampler = _manifest_loader(hparams, "train", rank, world_size)
+    valid = _manifest_loader(hparams, "valid", rank, world_size) if _has_validation(hparams) else None
+    return PretrainingLoaders(train, train_sampler, valid[0] if valid else None)
 
 
-def run_pretraining(hparams_file: str, run_opts: dict, overrides: str, hparams: dict) -> SemiSupConBrain:
-    """Create the experiment folder, build the loaders and train; returns the Brain.
+def _has_validation(hparams: Mapping) -> bool:
+    return bool(hparams["valid_labeled_manifest"] or hparams["valid_unlabeled_manifest"])
 
-    The Brain is ``brain_class`` from the yaml when it names one (a
-    :class:`SemiSupConBrain` subclass), else :class:`SemiSupConBrain`.
 
-    Writes ``encoder_spec.yaml`` (for export and interop), the label vocabulary, the
-    ``p_s`` draw and the method settings (``method_settings.json``) into
-    ``output_folder``; rerunning resumes from the newest complete, checksum-verified
-    checkpoint (see :mod:`semisupcon_recipe.checkpoints`), and is refused when a method
-    setting changed. The main process holds ``pretraining.lock`` in the folder
-    for the whole run, so a second run into the same folder is refused.
+def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -> tuple[DataLoader, MixedLabelBatchSampler]:
+    """The loader of ``stage`` ("train" or "valid") from its manifests, and its batch sampler."""
+    prefix = "" if stage == "train" else "valid_"
+    data = pretraining_datasets(
+        labeled_manifest=hparams[f"{prefix}labeled_manifest"],
+        unlabeled_manifest=hparams[f"{prefix}unlabeled_manifest"],
+        supervision=hparams["supervision"],
+        reader=hparams["view_reader"],
+        epoch_seed=hparams[f"{stage}_epoch_seed"],
+        output_folder=hparams["output_folder"],
+        labeled_data_fraction=hparams["labeled_data_fraction"] if stage == "train" else 1.0,
+        seed=hparams["seed"],
+        replacements={"data_root": hparams["data_root"]},
+        label_names_file=hparams.get("label_names_file"),
+        record_subset=stage == "train",
+    )
+    labeled_share = hparams["labeled_share"]
+    if stage == "valid" and not (data.labeled_indices and data.unlabeled_indices):
+        # Held-out data with one pool only: every validation batch comes from it.
+        labeled_share = 1.0 if data.labeled_indices else 0.0
+    sampler = MixedLabelBatchSampler(
+        data.labeled_indices,
+        data.unlabeled_indices,
+        batch_size=hparams["batch_size"],
+        labeled_share=labeled_share,
+        seed=hparams["seed"],
+        batches_per_epoch=hparams["batches_per_epoch"] if stage == "train" else hparams["valid_batches"],
+        num_replicas=world_size,
+        rank=rank,
+    )
+    loader = make_dataloader(
+        data.dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_views,
+        num_workers=hparams["num_workers"],
+        pin_memory=hparams["pin_memory"],
+    )
+    return loader, sampler
+
+
+def run_pretraining(
+    hparams_file: str, run_opts: dict, overrides: str | dict, hparams: dict, command: str | None = None
+) -> SemiSupConBrain:
+    """Pretrain as the yaml says (the body of every pretraining recipe); returns the Brain.
+
+    The steps of SpeechBrain's recipe template, in order: lock ``output_folder`` and
+    check the method settings against the recorded ones (a rerun resumes, so a changed
+    setting is refused: :func:`check_method_settings`); create the experiment folder
+    (``hyperparams.yaml``, ``log.txt`` as :mod:`~semisupcon_recipe.run_logging` sets
+    it, ``command.txt``); write ``encoder_spec.yaml`` (for export and probing); build
+    the loaders (:func:`dataio_prep`); build the Brain (the yaml's ``brain_class``, a
+    :class:`SemiSupConBrain` subclass, else :class:`SemiSupConBrain`) and fit it.
+    Rerunning resumes from the newest complete, checksum-verified checkpoint (see
+    :mod:`semisupcon_recipe.checkpoints`). ``command`` is the command line recorded in
+    ``command.txt`` (default: this process's, right for a recipe script; a program that
+    pretrains in its own process passes the equivalent recipe command).
     """
     if not isinstance(hparams["checkpointer"], VerifiedCheckpointer):
         raise ValueError(
             f"{hparams_file}: `checkpointer` must be !new:semisupcon_recipe.checkpoints.VerifiedCheckpointer "
             "(SpeechBrain's Checkpointer plus checksums, so an interrupted or modified checkpoint is never resumed from)"
         )
+    output_folder = hparams["output_folder"]
     with ExitStack() as stack:
         if sb.utils.distributed.if_main_process():
-            stack.enter_context(output_folder_lock(hparams["output_folder"]))
-            check_method_settings(hparams["output_folder"], method_settings(hparams), hparams["save_folder"])
-        return _pretrain(hparams_file, run_opts, overrides, hparams)
-
-
-def _pretrain(hparams_file: str, run_opts: dict, overrides: str, hparams: dict) -> SemiSupConBrain:
-    """The body of :func:`run_pretraining`, run while the output folder is locked and checked."""
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"],
-        hyperparams_to_save=hparams_file,
-        overrides=overrides,
-    )
-    sb.utils.distributed.run_on_main(write_encoder_spec, args=[hparams_file, overrides, hparams["output_folder"]])
-
-    # The main process writes the vocabulary and the p_s draw; the others read them back.
-    if sb.utils.distributed.if_main_process():
-        loaders = dataio_prep(hparams)
-    sb.utils.distributed.ddp_barrier()
-    if not sb.utils.distributed.if_main_process():
-        loaders = dataio_prep(hparams)
-    train_loader, train_sampler = loaders["train"]
-    valid_loader = loaders["valid"][0] if loaders["valid"] else None
-    hparams["valid_manifests_given"] = valid_loader is not None
-    hparams["checkpointer"].add_recoverable("dataloader-TRAIN", train_loader)
-
-    brain_class = hparams.get("brain_class", SemiSupConBrain)  # e.g. ssl_mixing.JointSSLBrain
-    brain = brain_class(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts=run_opts,
-        checkpointer=hparams["checkpointer"],
-    )
-    brain.train_sampler = train_sampler
-    brain.fit(brain.hparams.epoch_counter, train_loader, valid_loader)
+            stack.enter_context(output_folder_lock(output_folder))
+            check_method_settings(output_folder, method_settings(hparams), hparams["save_folder"])
+        stack.enter_context(restored_logging())  # the log goes to output_folder until the run ends
+        sb.create_experiment_directory(output_folder, hparams_file, overrides, log_config=LOG_CONFIG)
+        sb.utils.distributed.run_on_main(record_command_line, args=[output_folder, command])
+        sb.utils.distributed.run_on_main(write_encoder_spec, args=[hparams_file, overrides, output_folder])
+        loaders = main_process_first(dataio_prep, hparams)
+        hparams["checkpointer"].add_recoverable("dataloader-TRAIN", loaders.train)
+        brain_class = hparams.get("brain_class", SemiSupConBrain)  # e.g. ssl_mixing.JointSSLBrain
+        brain = brain_class(
+            modules=hparams["modules"],
+            opt_class=hparams["opt_class"],
+            hparams=hparams,
+            run_opts=run_opts,
+            checkpointer=hparams["checkpointer"],
+            train_sampler=loaders.train_sampler,
+        )
+        stages.info("pretraining into %s (full log: %s)", output_folder, Path(output_folder) / LOG_FILE)
+        brain.fit(hparams["epoch_counter"], loaders.train, loaders.valid)
+        stages.info("pretraining done: %s", output_folder)
     return brain

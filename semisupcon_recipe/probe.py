@@ -27,7 +27,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from semisupcon_recipe.checkpoints import atomic_write_bytes
+from semisupcon_recipe.files import atomic_write_text
 from semisupcon_recipe.metrics import METRICS_BY_KIND
 
 
@@ -132,7 +132,7 @@ class ProbeRun:
 
 
 def write_json(path: str | Path, data: object) -> None:
-    """Write JSON atomically (:func:`semisupcon_recipe.checkpoints.atomic_write_bytes`), creating the folder.
+    """Write JSON atomically (:func:`semisupcon_recipe.files.atomic_write_text`), creating the folder.
 
     Example
     -------
@@ -143,4 +143,4 @@ def write_json(path: str | Path, data: object) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(data, indent=1, default=str).encode("utf-8"))
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))

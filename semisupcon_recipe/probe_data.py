@@ -30,11 +30,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from semisupcon_recipe.features import TrackEmbeddings
-from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
+from semisupcon_recipe.manifest import SPLITS, LabelVocabulary, read_manifest
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass

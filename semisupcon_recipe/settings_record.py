@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Mapping
 
+from semisupcon_recipe.files import atomic_write_text
+
 
 def describe_differences(found: Mapping, wanted: Mapping) -> str:
     """The keys whose values differ, as ``key: <found> there, <wanted> asked`` ("" if none).
@@ -31,15 +33,15 @@ def read_record(path: str | Path) -> dict | None:
 
 
 def write_record(path: str | Path, settings: Mapping) -> None:
-    """Record ``settings`` (JSON values) in ``path``, atomically.
+    """Record ``settings`` (JSON values) in ``path``, atomically (its folder is created).
 
     Example
     -------
     >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "settings.json"
+    >>> path = Path(tempfile.mkdtemp()) / "run" / "settings.json"
     >>> write_record(path, {"seed": 1}); describe_differences(read_record(path), {"seed": 2})
     'seed: 1 there, 2 asked'
     """
-    from semisupcon_recipe.probe import write_json
-
-    write_json(path, dict(settings))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(dict(settings), indent=1))

@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,12 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import webdataset as wds
 from speechbrain.utils.checkpoints import mark_as_loader, mark_as_saver, register_checkpoint_hooks
 
 from semisupcon_recipe.audio_cache import CacheRateError, as_float, encode_samples
 from semisupcon_recipe.data import EpochSeed, ViewBatch
+from semisupcon_recipe.files import atomic_path, atomic_write_text
 from semisupcon_recipe.manifest import LabelVocabulary
 from semisupcon_recipe.views import view_starts
 
@@ -64,9 +63,7 @@ def _decode(source: str, sample_rate: int) -> tuple[np.ndarray | None, str | Non
 
 
 def _save_index(folder: Path, index: dict) -> None:
-    temporary = folder / f"{INDEX_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(index), encoding="utf-8")
-    os.replace(temporary, folder / INDEX_FILE)
+    atomic_write_text(folder / INDEX_FILE, json.dumps(index))
 
 
 def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips_per_shard: int, workers: int = 1) -> dict:
@@ -100,8 +97,7 @@ def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips
             decoded = pool.map(_decode, [rows[item_id]["wav"] for item_id in chunk], [sample_rate] * len(chunk))
             name = f"shard-{len(index['shards']):06d}.tar"
             entry = {"name": name, "ids": [], "labels": [], "num_samples": []}
-            temporary = out / f"{name}.{os.getpid()}.tmp"
-            with wds.TarWriter(str(temporary)) as writer:
+            with atomic_path(out / name) as temporary, wds.TarWriter(str(temporary)) as writer:
                 for item_id, (samples, error) in zip(chunk, decoded):
                     if error is not None:
                         index["skipped"][item_id] = error
@@ -113,7 +109,6 @@ def write_shards(rows: dict[str, dict], out: str | Path, sample_rate: int, clips
                     entry["labels"].append(rows[item_id]["labels"])
                     entry["num_samples"].append(len(samples))
                     written += 1
-            os.replace(temporary, out / name)
             index["shards"].append(entry)
             _save_index(out, index)
     _save_index(out, index)
@@ -143,12 +138,6 @@ class ShardPool:
         return cls(folder, index["shards"], sample_rate)
 
 
-def _rank_and_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 @register_checkpoint_hooks
 class ShardedViewBatches(torch.utils.data.IterableDataset):
     """Mixed-label batches of views streamed from WebDataset shards (see the module docstring).
@@ -171,6 +160,8 @@ class ShardedViewBatches(torch.utils.data.IterableDataset):
         Randomness of the views and of the epoch's order (its ``epoch`` is the Brain's).
     shuffle_buffer : int
         Clips held to shuffle the stream.
+    rank, world_size : int
+        This process's rank and the number of processes (each reads its own shards).
     """
 
     def __init__(
@@ -186,13 +177,15 @@ class ShardedViewBatches(torch.utils.data.IterableDataset):
         labeled_share: float,
         epoch_seed: EpochSeed,
         shuffle_buffer: int = 64,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         super().__init__()
         self.clip_len, self.num_views = int(clip_len), int(num_views)
         self.vocabulary = vocabulary
         self.epoch_seed = epoch_seed
         self.shuffle_buffer = int(shuffle_buffer)
-        self.rank, self.world_size = _rank_and_world()
+        self.rank, self.world_size = int(rank), int(world_size)
         num_labeled = math.floor(batch_size * labeled_share)
         self.pools = []  # (name, pool, clips per batch, keep(ID) -> bool)
         for name, folder, share in (
@@ -340,10 +333,13 @@ def sharded_training_batches(
     seed: int = 0,
     label_names_file: str | Path | None = None,
     shuffle_buffer: int = 64,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> ShardedViewBatches:
     """The training stream of a pretraining run whose pools are shards (the yaml's
     ``labeled_shards`` / ``unlabeled_shards``): the vocabulary and the ``p_s`` draw come
-    from the shard indexes and are recorded in ``output_folder`` like manifest runs."""
+    from the shard indexes and are recorded in ``output_folder`` like manifest runs;
+    ``rank`` of ``world_size`` processes reads its own shards."""
     from semisupcon_recipe.sampling import select_labeled_subset
 
     output_folder = Path(output_folder)
@@ -364,7 +360,7 @@ def sharded_training_batches(
     logger.info("sharded pretraining data: %d labeled clips kept (p_s=%.3f of %d)", len(kept), labeled_data_fraction, len(labeled_ids))
     return ShardedViewBatches(
         labeled_shards, unlabeled_shards, sample_rate, clip_len, num_views, vocabulary, kept,
-        batch_size, labeled_share, epoch_seed, shuffle_buffer,
+        batch_size, labeled_share, epoch_seed, shuffle_buffer, rank, world_size,
     )
 
 
@@ -385,8 +381,9 @@ class ShardLoader(torch.utils.data.DataLoader):
         self.dataset._load(path, end_of_epoch)
 
 
-def shard_loader(hparams: dict) -> ShardLoader:
-    """The training loader of a recipe yaml with ``labeled_shards`` / ``unlabeled_shards``."""
+def shard_loader(hparams: dict, rank: int = 0, world_size: int = 1) -> ShardLoader:
+    """The training loader of a recipe yaml with ``labeled_shards`` / ``unlabeled_shards``
+    for process ``rank`` of ``world_size``."""
     if hparams.get("labeled_manifest") or hparams.get("unlabeled_manifest"):
         raise ValueError(
             "the yaml gives both training manifests and training shards; pass --labeled_manifest=null "
@@ -407,5 +404,7 @@ def shard_loader(hparams: dict) -> ShardLoader:
         seed=hparams["seed"],
         label_names_file=hparams.get("label_names_file"),
         shuffle_buffer=hparams["shuffle_buffer"],
+        rank=rank,
+        world_size=world_size,
     )
     return ShardLoader(batches, pin_memory=hparams["pin_memory"])

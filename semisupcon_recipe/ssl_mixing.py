@@ -42,6 +42,7 @@ from speechbrain.nnet.quantisers import RandomProjectionQuantizer
 from torch import nn
 
 from semisupcon_recipe.brains import SemiSupConBrain
+from semisupcon_recipe.checkpoints import find_checkpoint, load_weights
 from semisupcon_recipe.data import ViewBatch
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,29 @@ def _pad_time(features: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(features, (0, 0, 0, missing))  # (B, T + missing, F)
 
 
-class BestRQObjective(nn.Module):
+class MaskedSSLObjective(nn.Module):
+    """What the SSL objectives share: SpeechBrain's masking settings, and the call
+    ``objective(encoder, waveforms (V, L)) -> (loss, statistics)`` that
+    :class:`JointSSLBrain` makes.
+
+    Parameters
+    ----------
+    mask_prob : float
+        Probability for a frame to start a mask (SpeechBrain's meaning).
+    mask_length : int
+        Frames per mask.
+    """
+
+    def __init__(self, mask_prob: float, mask_length: int) -> None:
+        super().__init__()
+        self.mask_prob = float(mask_prob)
+        self.mask_length = int(mask_length)
+
+    def on_optimizer_step(self, optimizer_step: int) -> None:
+        """Follow the optimizer steps (nothing by default)."""
+
+
+class BestRQObjective(MaskedSSLObjective):
     """BEST-RQ's masked prediction loss, computed as SpeechBrain's BEST-RQ recipe does.
 
     Features of the encoder (``compute_features``) are padded to a multiple of
@@ -100,10 +123,8 @@ class BestRQObjective(nn.Module):
         Feature frames per encoder frame (4 for :class:`~semisupcon_recipe.encoders.ConformerEncoder`).
     codebook_dim, codebook_size : int
         Quantizer code width and number of codes (the head's classes).
-    mask_prob : float
-        Probability for a frame to start a mask (SpeechBrain's meaning).
-    mask_length : int
-        Frames per mask; must equal ``frame_stack``.
+    mask_prob, mask_length : float, int
+        See :class:`MaskedSSLObjective`; ``mask_length`` must equal ``frame_stack``.
     noise_mean, noise_std : float
         The noise that replaces masked frames.
 
@@ -129,15 +150,13 @@ class BestRQObjective(nn.Module):
         noise_mean: float = 0.0,
         noise_std: float = 0.1,
     ) -> None:
-        super().__init__()
+        super().__init__(mask_prob, mask_length)
         if mask_length != frame_stack:
             raise ValueError(
                 f"mask_length ({mask_length}) must equal frame_stack ({frame_stack}): BEST-RQ masks whole "
                 "encoder frames; set mask_length to the encoder's frame_stack in the yaml"
             )
         self.frame_stack = int(frame_stack)
-        self.mask_prob = float(mask_prob)
-        self.mask_length = int(mask_length)
         self.noise_mean = float(noise_mean)
         self.noise_std = float(noise_std)
         self.quantizer = RandomProjectionQuantizer(input_dim=frame_stack * n_mels, cb_dim=codebook_dim, cb_vocab=codebook_size)
@@ -167,7 +186,7 @@ class BestRQObjective(nn.Module):
         return loss, {"ssl_accuracy": accuracy.item(), "ssl_masked_frames": float(mask.shape[0])}
 
 
-class Wav2Vec2Objective(nn.Module):
+class Wav2Vec2Objective(MaskedSSLObjective):
     """wav2vec 2.0's contrastive loss, computed as SpeechBrain's wav2vec 2.0 recipe does.
 
     ``wav2vec.compute_mask`` masks latent frames; the encoder's Transformer sees the
@@ -187,7 +206,7 @@ class Wav2Vec2Objective(nn.Module):
     temperature_decay : sequence of float
         Gumbel temperature (start, end, decay per optimizer step).
     mask_prob, mask_length : float, int
-        SpeechBrain's masking (about ``mask_prob`` of the frames, blocks of ``mask_length``).
+        See :class:`MaskedSSLObjective` (about ``mask_prob`` of the frames are masked).
     num_negatives : int
         Distractors per masked frame.
     logit_temperature : float
@@ -220,9 +239,7 @@ class Wav2Vec2Objective(nn.Module):
         logit_temperature: float = 0.1,
         diversity_loss_weight: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.mask_prob = float(mask_prob)
-        self.mask_length = int(mask_length)
+        super().__init__(mask_prob, mask_length)
         self.num_negatives = int(num_negatives)
         self.diversity_loss_weight = float(diversity_loss_weight)
         self.target_quantiser = wav2vec.W2VTargetQuantiser(
@@ -266,8 +283,8 @@ class JointSSLBrain(SemiSupConBrain):
     """SemiSupConBrain plus an SSL objective on the same encoder.
 
     Expected ``modules``: ``encoder``, ``projector`` and ``ssl_objective`` (a
-    :class:`BestRQObjective` or :class:`Wav2Vec2Objective`, or any module called as
-    ``ssl_objective(encoder, waveforms) -> (loss, statistics)``). Expected ``hparams``:
+    :class:`MaskedSSLObjective`: :class:`BestRQObjective`, :class:`Wav2Vec2Objective`
+    or your own). Expected ``hparams``:
     those of :class:`SemiSupConBrain` plus ``ssl_weight`` and ``semisupcon_weight``
     (>= 0, not both 0). The SSL branch sees the clean views; the SemiSupCon branch
     the augmented ones. One process only: under torchrun an SSL weight is refused.
@@ -329,73 +346,8 @@ class JointSSLBrain(SemiSupConBrain):
         """Log as SemiSupConBrain does; let the SSL objective follow the optimizer steps."""
         super().on_fit_batch_end(batch, outputs, loss, should_step)
         objective = getattr(self.modules.ssl_objective, "module", self.modules.ssl_objective)  # DDP-wrapped or not
-        if should_step and hasattr(objective, "on_optimizer_step"):
+        if should_step:
             objective.on_optimizer_step(self.optimizer_step)
-
-
-def find_ssl_checkpoint(run_folder: str | Path) -> Path:
-    """The checkpoint of a SpeechBrain run folder to start from: the lowest ``valid_loss``
-    (SpeechBrain's SSL recipes) or ``loss`` (ours) when one was recorded, else the latest.
-
-    ``run_folder`` may be the run's output folder (holding ``save/``), its ``save/``
-    folder, or one ``CKPT+...`` folder.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> from speechbrain.utils.checkpoints import Checkpointer
-    >>> run = Path(tempfile.mkdtemp())
-    >>> checkpointer = Checkpointer(run / "save", {"model": torch.nn.Linear(1, 1)})
-    >>> best = checkpointer.save_checkpoint(meta={"valid_loss": 0.5}).path
-    >>> _ = checkpointer.save_checkpoint(meta={"valid_loss": 0.7})
-    >>> find_ssl_checkpoint(run) == best
-    True
-    """
-    from speechbrain.utils.checkpoints import Checkpointer
-
-    folder = Path(run_folder)
-    if Checkpointer._is_checkpoint_dir(folder):
-        return folder
-    for save_dir in (folder / "save", folder):
-        if not save_dir.is_dir():
-            continue
-        checkpointer = Checkpointer(save_dir)
-        for key in ("valid_loss", "loss"):
-            best = checkpointer.find_checkpoint(min_key=key)
-            if best is not None:
-                return best.path
-        latest = checkpointer.find_checkpoint()
-        if latest is not None:
-            return latest.path
-    raise FileNotFoundError(
-        f"no SpeechBrain checkpoint (CKPT+*/CKPT.yaml) in {folder} or {folder / 'save'}: "
-        "pass the output folder of a BEST-RQ / wav2vec 2.0 run that saved a checkpoint (ssl_run_folder in the yaml)"
-    )
-
-
-def load_weights_only(module: nn.Module, path: str | Path) -> None:
-    """Load a checkpointed ``state_dict`` into ``module``: ``torch.load(weights_only=True)``
-    (no pickled code runs) and a strict match (a missing or unexpected tensor stops with
-    an error naming the file).
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "model.ckpt"
-    >>> torch.save(torch.nn.Linear(2, 1).state_dict(), path)
-    >>> load_weights_only(torch.nn.Linear(2, 1), path)
-    >>> load_weights_only(torch.nn.Linear(3, 1), path)
-    Traceback (most recent call last):
-    ...
-    ValueError: .../model.ckpt does not fit ...
-    """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(
-            f"{path} does not fit {type(module).__name__}: {error}; the encoder in the yaml must have the architecture of the SSL run"
-        ) from error
 
 
 def initialise_from_ssl_run(
@@ -409,8 +361,9 @@ def initialise_from_ssl_run(
         The encoder to initialise (in place).
     run_folder : str or Path or None
         A BEST-RQ / wav2vec 2.0 run (output folder, ``save/`` or one ``CKPT+`` folder);
-        the checkpoint is chosen by :func:`find_ssl_checkpoint`. ``None``: nothing is
-        loaded (the encoder keeps its random initialisation).
+        the checkpoint is chosen by :func:`~semisupcon_recipe.checkpoints.find_checkpoint`
+        (lowest ``valid_loss``, else the latest). ``None``: nothing is loaded (the encoder
+        keeps its random initialisation).
     parts : mapping
         Checkpoint file stem -> attribute of ``encoder`` it fills (``""``: the whole
         encoder). SpeechBrain's BEST-RQ recipe: ``{model: lobe}`` for
@@ -441,7 +394,7 @@ def initialise_from_ssl_run(
 
     if run_folder is None:
         return None
-    checkpoint = find_ssl_checkpoint(run_folder)
+    checkpoint = find_checkpoint(run_folder, verified=False).path
     loadables, paths = {}, {}
     for stem, attribute in parts.items():
         path = checkpoint / f"{stem}.ckpt"
@@ -454,9 +407,14 @@ def initialise_from_ssl_run(
         collect_in=collect_in,
         loadables=loadables,
         paths=paths,
-        custom_hooks={stem: load_weights_only for stem in loadables},
+        custom_hooks={stem: _load_ssl_weights for stem in loadables},
     )
     pretrainer.collect_files()
     pretrainer.load_collected()
     logger.info("encoder initialised from %s (%s)", checkpoint, ", ".join(parts))
     return checkpoint
+
+
+def _load_ssl_weights(module: nn.Module, path: str | Path) -> None:
+    """The Pretrainer's loading hook: tensors only, a strict match (see :func:`~semisupcon_recipe.checkpoints.load_weights`)."""
+    load_weights(module, Path(path), "the yaml's encoder (it must have the architecture of the SSL run)")

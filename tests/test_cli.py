@@ -142,3 +142,23 @@ def test_every_hop_on_the_command_line_is_in_seconds():
     hop_actions = [(name, action) for name, parser in parsers.items() for action in parser._actions
                    if any("hop" in option for option in action.option_strings)]
     assert hop_actions and all(action.metavar == "SECONDS" and "in seconds" in action.help for _, action in hop_actions)
+
+
+def test_a_run_keeps_its_full_log_and_command_in_out_and_the_console_short(tmp_path, capsys):
+    tasks = minimal_tasks_file(tmp_path / "data")
+    words = ["cache", str(tasks.parent / "train.csv"), "--out", str(tmp_path / "cache"), "--sample-rate", "8000", "--workers", "1"]
+    assert cli.main(words) == 0
+    console = capsys.readouterr().out
+    assert (tmp_path / "cache" / "command.txt").read_text().splitlines() == ["semisupcon " + " ".join(words)]
+    log = (tmp_path / "cache" / "log.txt").read_text()
+    assert "command line: semisupcon cache" in log and "command line:" not in console
+    assert console.strip().splitlines()[-1].startswith("cached 1 file(s)")
+
+
+def test_a_refused_command_leaves_no_new_out_folder_behind(tmp_path, capsys):
+    tasks = minimal_tasks_file(tmp_path / "data")
+    assert cli.main(command("evaluate", tmp_path / "no_such_model", tasks, tmp_path / "out")) == 2
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    assert cli.main(command("evaluate", tmp_path / "no_such_model", tasks, tmp_path / "kept")) == 2
+    assert (tmp_path / "kept").is_dir()  # a folder the user made stays, with the refused command's log

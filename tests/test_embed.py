@@ -117,7 +117,7 @@ def test_audio_changed_since_its_embedding_was_written_is_embedded_again(exporte
 
 def test_two_embeds_writing_into_one_folder_at_once_both_finish(exported_model, tmp_path, monkeypatch, capsys):
     """The second embed runs to completion inside the first one's rename of its first file."""
-    from semisupcon_recipe import checkpoints
+    from semisupcon_recipe import files
 
     clip = tmp_path / "clip.wav"
     soundfile.write(clip, tone(440.0, 0.5), 16000)
@@ -131,14 +131,14 @@ def test_two_embeds_writing_into_one_folder_at_once_both_finish(exported_model, 
             outcomes[0] = cli_main(arguments)  # the other process, between our write and our rename
         return real_replace(source, target)
 
-    monkeypatch.setattr(checkpoints.os, "replace", replace_after_another_embed)
+    monkeypatch.setattr(files.os, "replace", replace_after_another_embed)
     assert cli_main(arguments) == 0 and outcomes == [0]
     assert np.load(tmp_path / "out" / "clip.wav.npy").shape == (64,)
-    assert not list((tmp_path / "out").glob("*partial*"))
+    assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
 def test_a_full_disk_is_a_run_time_failure_with_a_one_line_message(exported_model, tmp_path, monkeypatch, capsys):
-    from semisupcon_recipe import checkpoints
+    from semisupcon_recipe import files
 
     clip = tmp_path / "clip.wav"
     soundfile.write(clip, tone(440.0, 0.5), 16000)
@@ -146,12 +146,13 @@ def test_a_full_disk_is_a_run_time_failure_with_a_one_line_message(exported_mode
     def disk_full(descriptor):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoints.os, "fsync", disk_full)  # where a full disk reports a buffered write
+    monkeypatch.setattr(files.os, "fsync", disk_full)  # where a full disk reports a buffered write
     assert cli_main(["embed", str(clip), "--model", str(exported_model), "--out", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err
     assert error.startswith("semisupcon embed: error: ") and len(error.strip().splitlines()) == 1
     assert "the disk is full" in error and "rerun the same command" in error and "Traceback" not in error
-    assert not [path for path in (tmp_path / "out").rglob("*") if path.is_file()]  # no half-written file left
+    written = {path.name for path in (tmp_path / "out").rglob("*") if path.is_file()}
+    assert written == {"log.txt", "command.txt"}  # the run's records, no half-written file
     with pytest.raises(SystemExit):
         cli_main(["--help"])
     assert "exit status: 0 success, 1 failure at run time, 2 usage or bad input" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 import fcntl
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -66,6 +67,18 @@ def test_each_mode_trains_and_checkpoints(manifests, tmp_path, labeled_share):
         assert "loss" in yaml.safe_load((checkpoints(output)[-1] / "CKPT.yaml").read_text())
     for name in ("label_vocabulary.json", "labeled_subset.txt", "encoder_spec.yaml"):
         assert (output / name).is_file()
+
+
+def test_the_console_shows_epochs_and_stages_while_log_txt_has_everything(manifests, tmp_path):
+    output = tmp_path / "run"
+    args = command(manifests, output, "--number_of_epochs=2", "--batches_per_epoch=2", "--checkpoints_to_keep=1")
+    console = run(args).stdout.splitlines()
+    log = (output / "log.txt").read_text()
+    assert "Saved an end-of-epoch checkpoint" in log and "Deleted checkpoint" in log and "optimizer step 1: loss" in log
+    assert not [line for line in console if "checkpoint" in line.lower() or "optimizer step" in line]
+    assert len([line for line in console if line.startswith("epoch: ")]) == 2
+    assert any(line.startswith("pretraining done") for line in console)
+    assert (output / "command.txt").read_text().splitlines() == [shlex.join(["python", *args[1:]])]
 
 
 def epoch_line(output, epoch):

@@ -92,16 +92,15 @@ def test_views_depend_on_item_and_epoch_only(bad_dataset):
     assert not torch.equal(first, data.dataset[0]["views"])
 
 
-def test_epoch_statistics_survive_a_checkpoint_once_for_all_processes(tmp_path, monkeypatch):
+def test_epoch_statistics_survive_a_checkpoint_once_for_all_processes(tmp_path):
     from semisupcon_recipe.brains import EpochStatistics
 
     saved = EpochStatistics()
     saved.reset(epoch=2)
     saved.add({"loss_labeled": 1.5}, read={"labeled": 4, "unlabeled": 3}, skipped={"labeled": 0, "unlabeled": 1})
     saved._save(tmp_path / "statistics.ckpt")
-    main, other = EpochStatistics(), EpochStatistics()
+    main, other = EpochStatistics(rank=0), EpochStatistics(rank=1)
     main._recover(tmp_path / "statistics.ckpt", end_of_epoch=False)
-    monkeypatch.setenv("RANK", "1")
     other._recover(tmp_path / "statistics.ckpt", end_of_epoch=False)
     # The saved counts are the sums over processes: the main process resumes them, the others start from zero.
     assert (main.epoch, main.finished, main.summary()) == (2, False, {"loss_labeled": 1.5, "skipped_items": 1})

@@ -7,6 +7,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from semisupcon_recipe.checkpoints import CheckpointError
 from semisupcon_recipe.data import ViewBatch
 from semisupcon_recipe.ssl_mixing import JointSSLBrain, initialise_from_ssl_run, seeded_randomness
 from speechbrain_ssl_reference import (
@@ -131,12 +132,12 @@ def test_encoder_starts_from_the_weights_of_a_speechbrain_wav2vec2_run(tmp_path)
 
 def test_a_run_of_another_architecture_is_refused_with_the_file_named(tmp_path):
     save_run(tmp_path / "brq", bestrq_modules(d_model=16), valid_loss=1.0)
-    with pytest.raises(ValueError, match="model.ckpt does not fit"):
+    with pytest.raises(CheckpointError, match="model.ckpt does not fit"):
         load(BESTRQ_TINY, tmp_path, ssl_run_folder=str(tmp_path / "brq"))
 
 
 def test_a_folder_without_checkpoints_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no SpeechBrain checkpoint"):
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
         initialise_from_ssl_run(torch.nn.Linear(1, 1), tmp_path, {"model": ""}, tmp_path / "init")
 
 

@@ -45,14 +45,13 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from semisupcon_recipe.manifest import write_manifest
+from semisupcon_recipe.manifest import SPLITS, write_manifest
 from semisupcon_recipe.preparation import (
     DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 OPTIONS_FILE = "emomusic_prepare_options.json"
 ANNOTATION_COLUMNS = ("song_id", "mean_arousal", "mean_valence")
 SET_COLUMN = "mediaeval 2013 set"

@@ -37,7 +37,7 @@ import logging
 import re
 from pathlib import Path
 
-from semisupcon_recipe.manifest import write_manifest
+from semisupcon_recipe.manifest import SPLITS, write_manifest
 from semisupcon_recipe.preparation import (
     DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file, require_folder,
     run_prepare_command,
@@ -45,7 +45,6 @@ from semisupcon_recipe.preparation import (
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 OPTIONS_FILE = "giantsteps_prepare_options.json"
 PITCH_CLASS_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
 MODES = {"major": "major", "maj": "major", "minor": "minor", "min": "minor"}

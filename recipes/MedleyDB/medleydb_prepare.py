@@ -45,7 +45,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from semisupcon_recipe.manifest import write_manifest
+from semisupcon_recipe.manifest import SPLITS, write_manifest
 from semisupcon_recipe.preparation import (
     DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file,
     run_prepare_command,
@@ -53,7 +53,6 @@ from semisupcon_recipe.preparation import (
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 DEFAULT_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 DEFAULT_SEED = 1234
 DEFAULT_TOP_K = 20

@@ -37,14 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semisupcon_recipe.manifest import write_manifest
+from semisupcon_recipe.manifest import SPLITS, write_manifest
 from semisupcon_recipe.preparation import (
     DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, require_file, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 OPTIONS_FILE = "nsynth_prepare_options.json"
 TASKS = ("pitch", "instrument_family")
 REQUIRED_FIELDS = ("note_str", "pitch", "instrument_family_str")

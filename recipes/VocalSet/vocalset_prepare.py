@@ -48,14 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
-from semisupcon_recipe.manifest import write_manifest
+from semisupcon_recipe.manifest import SPLITS, write_manifest
 from semisupcon_recipe.preparation import (
     DatasetLayoutError, audio_row, layout_mismatch, prepared_with, record_options, run_prepare_command,
 )
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
 TASKS = ("singer", "technique")
 OPTIONS_FILE = "vocalset_prepare_options.json"
 TEST_SINGERS_FILE = "test_singers_technique.txt"

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -47,6 +46,7 @@ import soundfile
 from tqdm import tqdm
 
 from semisupcon_recipe.demo.synth import SynthConfig, synthesize_clip
+from semisupcon_recipe.files import atomic_path, atomic_write_text
 from semisupcon_recipe.manifest import read_manifest, write_manifest
 from semisupcon_recipe.sampling import select_labeled_subset
 from semisupcon_recipe.settings_record import describe_differences
@@ -146,7 +146,7 @@ def generate_dataset(
         if all(path.is_file() for path in paths.values()):
             if record.get("folder") != str(folder):
                 _write_manifests(folder, _read_metadata_rows(paths["metadata"], folder), params)
-                _write_atomically(record_path, json.dumps({**record, "folder": str(folder)}, indent=1))
+                atomic_write_text(record_path, json.dumps({**record, "folder": str(folder)}, indent=1))
             return paths
         record_path.unlink()
 
@@ -175,7 +175,7 @@ def generate_dataset(
         "label_kinds": {name: LABEL_TYPES[name] for name in params["label_types"]},
         "manifests": {name: path.name for name, path in paths.items()},
     }
-    _write_atomically(record_path, json.dumps(record, indent=1))
+    atomic_write_text(record_path, json.dumps(record, indent=1))
     return paths
 
 
@@ -260,9 +260,8 @@ def _make_clip(task: tuple) -> tuple[dict, str]:
     clip = synthesize_clip(seed, index, seconds, sample_rate, config, stream=stream)
     pcm = np.round(clip.audio * PCM_SCALE).astype(np.int16)  # (T,)
     path = Path(audio_folder) / f"{clip_id}.wav"
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    soundfile.write(temporary, pcm, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        soundfile.write(temporary, pcm, sample_rate, subtype="PCM_16", format="WAV")
     values = {"tempo_bpm": round(clip.phrase.tempo_bpm, 2), "register_shift": clip.phrase.register_shift}
     values.update({name: round(clip.production[name], 3) for name in PRODUCTION_COLUMNS})
     row = {"ID": clip_id, "duration": pcm.size / sample_rate, "wav": str(path), "labels": "", "pool": pool}
@@ -302,12 +301,5 @@ def _write_manifests(folder: Path, rows: list[dict], params: Mapping) -> None:
 
 
 def _write_manifest_atomically(path: Path, rows: list[dict]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write_manifest(temporary, rows)
-    os.replace(temporary, path)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        write_manifest(temporary, rows)

@@ -24,14 +24,8 @@ resume when a command is rerun. Errors follow :mod:`semisupcon_recipe.cli_option
 from __future__ import annotations
 
 import argparse
-import logging
 
-from semisupcon_recipe.cli_options import (
-    add_device_argument,
-    add_model_argument,
-    add_trust_code_argument,
-    command_line,
-)
+from semisupcon_recipe.cli_options import add_device_argument, add_model_argument, add_trust_code_argument
 
 
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,18 +71,13 @@ def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--severities", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="0 (clean) to 4")
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run ``semisupcon evaluate``; prints ``results.md``."""
     from semisupcon_recipe.evaluation.probing import evaluate_encoder
     from semisupcon_recipe.evaluation.report import results_markdown
 
-    _configure_logging()
     results = evaluate_encoder(args.model, args.tasks, args.out, args.encoder_spec, args.cache, args.device,
-                               command=command_line(args, "evaluate"), trust_code=args.trust_code)
+                               command=args.command_line, trust_code=args.trust_code)
     print(results_markdown(results))
     return 0
 
@@ -98,10 +87,9 @@ def run_robustness(args: argparse.Namespace) -> int:
     from semisupcon_recipe.evaluation.report import robustness_markdown
     from semisupcon_recipe.evaluation.robustness import robustness
 
-    _configure_logging()
     results = robustness(args.model, args.tasks, args.corruptions, args.severities, args.out,
                          task_name=args.task, head=args.head, labels=args.labels, encoder_spec=args.encoder_spec,
-                         cache=args.cache, device=args.device, command=command_line(args, "robustness"),
+                         cache=args.cache, device=args.device, command=args.command_line,
                          trust_code=args.trust_code)
     print(robustness_markdown(results))
     return 0

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from semisupcon_recipe.cli_options import UsageError
+from semisupcon_recipe.manifest import SPLITS
 
 TASK_KINDS = ("multilabel", "multiclass", "regression")
 TASK_FIELDS = ("name", "kind", "train", "valid", "test")
@@ -164,7 +165,7 @@ def parse_task(entry: object, where: str) -> ProbeTask:
     select_on = entry.get("select_on") or METRICS_BY_KIND[kind][0]
     if select_on not in allowed:
         raise TasksFileError(f"{where} ({name}): select_on {select_on!r} is not a {kind} metric; use one of {allowed}")
-    manifests = {split: str(entry[split]) for split in ("train", "valid", "test")}
+    manifests = {split: str(entry[split]) for split in SPLITS}
     return ProbeTask(name, kind, manifests, select_on, dict(entry.get("replacements") or {}))
 
 

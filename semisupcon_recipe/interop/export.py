@@ -172,8 +172,9 @@ def _write_export_files(out: Path, encoder: torch.nn.Module, description: dict, 
     """Write ``encoder.safetensors``, ``hyperparams.yaml`` and, last, ``export.json`` (each atomically)."""
     from safetensors.torch import save as save_safetensors
 
-    from semisupcon_recipe.checkpoints import atomic_write_bytes, sha256_of
+    from semisupcon_recipe.checkpoints import sha256_of
     from semisupcon_recipe.exported import EXPORT_FORMAT, EXPORT_VERSION, HPARAMS_FILE, MANIFEST_FILE, WEIGHTS_FILE
+    from semisupcon_recipe.files import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)  # an export without its record is never loaded

@@ -32,13 +32,13 @@ from typing import Mapping
 
 import yaml
 
-from semisupcon_recipe.cli_options import UsageError, add_device_argument, add_model_argument, command_line
+from semisupcon_recipe.cli_options import UsageError, add_device_argument, add_model_argument
+from semisupcon_recipe.manifest import SPLITS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "hparams" / "s3prl_downstream.yaml"
 HEAR_RATE = 16000
-SPLITS = ("train", "valid", "test")
 # task kind -> (s3prl prediction type, scores, the score that selects the best validation step)
 SUPPORTED_KINDS = {
     "multiclass": ("multiclass", ["top1_acc"], "top1_acc"),
@@ -223,7 +223,6 @@ def main(args: argparse.Namespace) -> int:
     from semisupcon_recipe.exported import read_export_record
     from semisupcon_recipe.evaluation.tasks import TasksFileError, check_manifests_exist, load_tasks_file
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = _read_config(args.config)
     _, tasks = load_tasks_file(args.tasks)
     if args.task:
@@ -236,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = args.device
-    results = {"model": str(args.model), "settings": settings, "command": command_line(args, "s3prl-eval"), "tasks": {}}
+    results = {"model": str(args.model), "settings": settings, "command": args.command_line, "tasks": {}}
     for task in tasks:
         entry = {"kind": task.kind}
         if task.kind in SUPPORTED_KINDS:

@@ -69,4 +69,5 @@ if __name__ == "__main__":
     sb.create_experiment_directory(hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides)
     train_loader = dataio_prep(hparams)
     brain = ClassifierBrain(hparams["modules"], hparams["opt_class"], hparams, run_opts, hparams["checkpointer"])
+    brain.train_sampler = train_loader.batch_sampler  # SemiSupCon: SpeechBrain's hook to call set_epoch on a recipe's own sampler
     brain.fit(hparams["epoch_counter"], train_loader)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pretrain a music encoder with SemiSupCon on any labeled + unlabeled manifests.
 
-The three corners of the method differ only in the yaml (b_s = ``labeled_share``):
+The three corners of the method differ only in the yaml (b_s = ``labeled_share``,
+p_s = ``labeled_data_fraction``):
 
     python recipes/Generic/pretrain/train.py recipes/Generic/pretrain/hparams/semisupcon.yaml \
         --labeled_manifest labeled.csv --unlabeled_manifest unlabeled.csv
@@ -14,8 +15,16 @@ Multi-GPU (negatives from the global batch; ``batch_size`` is per process):
         --precision=bf16 ...
 
 On CPU add ``--distributed_backend=gloo --device=cpu``. Manifests are SpeechBrain CSVs
-(``ID,duration,wav,labels``, see DESIGN.md); the label vocabulary, the drawn ``p_s``
-subset and the checkpoints go to ``output_folder``; rerunning the command resumes.
+(``ID,duration,wav,labels``, see DESIGN.md). Everything goes to ``output_folder``: the
+label vocabulary, the drawn ``p_s`` subset, ``encoder_spec.yaml``, the checkpoints,
+``log.txt`` (the full log; the console shows one line per epoch) and ``command.txt``.
+Rerunning the command resumes.
+
+The steps are those of SpeechBrain's recipe template, in
+:func:`semisupcon_recipe.pretraining.run_pretraining` (shared with the dataset recipes
+and ``semisupcon demo``): create the experiment folder, write the encoder spec, build
+the loaders (:func:`semisupcon_recipe.pretraining.dataio_prep`), build the Brain
+(:class:`semisupcon_recipe.brains.SemiSupConBrain`, or the yaml's ``brain_class``), fit.
 """
 
 import sys
@@ -30,4 +39,7 @@ if __name__ == "__main__":
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+
+    # Data preparation: none, the manifests are given (dataset recipes prepare theirs here).
+
     run_pretraining(hparams_file, run_opts, overrides, hparams)

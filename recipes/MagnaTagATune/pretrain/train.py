@@ -10,27 +10,27 @@
 prepared once (``recipes/MagnaTagATune/magnatagatune_prepare.py`` and
 ``recipes/FMA/fma_prepare.py``) into ``manifest_folder``; validation uses the MTAT
 ``c`` folder. Multi-GPU: ``torchrun --nproc_per_node=K ... --precision=bf16``.
+
+The prepare scripts are linked into this folder (SpeechBrain's convention); the rest is
+the Generic recipe's :func:`semisupcon_recipe.pretraining.run_pretraining`.
 """
 
 import sys
-from pathlib import Path
 
 import speechbrain as sb
+from fma_prepare import prepare_fma
 from hyperpyyaml import load_hyperpyyaml
+from magnatagatune_prepare import prepare_magnatagatune
 
 from semisupcon_recipe.pretraining import run_pretraining
-
-RECIPES = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(RECIPES / "MagnaTagATune"))
-sys.path.insert(0, str(RECIPES / "FMA"))
-from fma_prepare import prepare_fma  # noqa: E402
-from magnatagatune_prepare import prepare_magnatagatune  # noqa: E402
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+
+    # Data preparation: the MTAT manifests, and the FMA one when the yaml uses an unlabeled pool.
     sb.utils.distributed.run_on_main(
         prepare_magnatagatune, kwargs={"data_folder": hparams["data_folder"], "save_folder": hparams["manifest_folder"]}
     )

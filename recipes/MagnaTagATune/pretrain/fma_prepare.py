@@ -1,0 +1,1 @@
+../../FMA/fma_prepare.py

@@ -1,0 +1,1 @@
+../magnatagatune_prepare.py
