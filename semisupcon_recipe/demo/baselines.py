@@ -85,8 +85,8 @@ def handcrafted_model(folder: Path, sample_rate: int, clip_len: int) -> Path:
     """The handcrafted-features baseline as a model folder (written once)."""
     import yaml
 
-    from semisupcon_recipe.checkpoints import atomic_write_bytes
     from semisupcon_recipe.encoder_spec import SPEC_FILE
+    from semisupcon_recipe.files import atomic_write_text
 
     encoder = HandcraftedFeatures(sample_rate)
     spec = {
@@ -94,7 +94,7 @@ def handcrafted_model(folder: Path, sample_rate: int, clip_len: int) -> Path:
         "encoder": {"class": "semisupcon_recipe.demo.baselines.HandcraftedFeatures", "kwargs": {"sample_rate": sample_rate}},
     }
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False).encode("utf-8"))
+    atomic_write_text(folder / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False))
     return save_encoder_checkpoint(folder, encoder)
 
 

@@ -203,8 +203,10 @@ Wall time: {record['seconds'] / 60:.1f} min.
 {sections['commands']}
 ```
 """
-    (out / "report.md").write_text(report, encoding="utf-8")
-    (out / "results.json").write_text(json.dumps({**record, "settings": asdict(settings)}, indent=1), encoding="utf-8")
+    from semisupcon_recipe.files import atomic_write_text
+
+    atomic_write_text(out / "report.md", report)
+    atomic_write_text(out / "results.json", json.dumps({**record, "settings": asdict(settings)}, indent=1))
 
 
 def ssl_mix_section(tables: Sequence[str]) -> str:

@@ -28,7 +28,6 @@ import argparse
 import logging
 import os
 import re
-import shlex
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -300,11 +299,10 @@ def run_demo(args: argparse.Namespace) -> int:
     """The demo's five steps (see the module docstring); returns 0."""
     from semisupcon_recipe.demo.models import fix_threads
 
-    logging.basicConfig(level=logging.INFO, format="%(name)s - %(message)s")
     start = time.time()
     settings = settings_from_arguments(args)
     fix_threads(settings.probe_threads, deterministic=args.device == "cpu")
-    command = "semisupcon demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "semisupcon demo"
+    command = getattr(args, "command_line", None) or "semisupcon demo"  # as typed (semisupcon_recipe.cli)
     run = DemoRun(settings, Path(args.out).resolve(), args.device, command)
     run.parallel = args.device == "cpu" and (os.cpu_count() or 1) >= 2
     run.pairs = [tuple(MODELS)] + ([tuple(SSL_MIX_MODELS[settings.ssl_objective])] if settings.ssl_objective else [])
