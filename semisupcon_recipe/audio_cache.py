@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from semisupcon_recipe.cli_options import positive_int
-from semisupcon_recipe.files import atomic_path
+from semisupcon_recipe.files import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def prepare_folder(out: Path, sample_rate: int) -> None:
                 "use another --out folder"
             )
     (out / "audio").mkdir(parents=True, exist_ok=True)
-    info.write_text(json.dumps({"sample_rate": sample_rate, "format": "npy int16 (float32 above full scale)"}))
+    atomic_write_text(info, json.dumps({"sample_rate": sample_rate, "format": "npy int16 (float32 above full scale)"}))
 
 
 def cache_manifests(

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
+from semisupcon_recipe.files import atomic_path
+
 if TYPE_CHECKING:
     import torch
 
@@ -96,7 +98,7 @@ def write_manifest(path: str | Path, rows: Iterable[Mapping[str, object]]) -> in
         columns += [key for key in row if key not in columns]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)

@@ -144,6 +144,7 @@ def probe_datasets(
     features: Mapping[str, TrackEmbeddings],
     manifests: Mapping[str, str | Path],
     replacements: Mapping[str, str] | None = None,
+    rows: Mapping[str, Mapping[str, dict]] | None = None,
 ) -> ProbeData:
     """Turn cached features and manifest labels into probe datasets.
 
@@ -157,6 +158,8 @@ def probe_datasets(
         The same keys -> manifest CSVs (for the ``labels`` column).
     replacements : mapping, optional
         ``$name`` replacements of the manifests.
+    rows : mapping, optional
+        The manifests already read (split -> ID -> row), so that they are not read again.
 
     Returns
     -------
@@ -180,10 +183,8 @@ def probe_datasets(
     missing = [split for split in SPLITS if split not in features or split not in manifests]
     if missing:
         raise ValueError(f"probe datasets need features and manifests for {SPLITS}; missing {missing}")
-    cells = {
-        split: {item_id: row["labels"] for item_id, row in read_manifest(manifests[split], replacements).items()}
-        for split in SPLITS
-    }
+    rows = rows if rows is not None else {split: read_manifest(manifests[split], replacements) for split in SPLITS}
+    cells = {split: {item_id: row["labels"] for item_id, row in rows[split].items()} for split in SPLITS}
     vocabulary = LabelVocabulary.from_cells(kind, [cell for split in SPLITS for cell in cells[split].values()])
     if vocabulary.kind != "regression" and not vocabulary.names:
         raise ValueError(f"manifests {[str(manifests[s]) for s in SPLITS]} hold no labels; fill their 'labels' column")

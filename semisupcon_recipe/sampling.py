@@ -21,6 +21,8 @@ from typing import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+from semisupcon_recipe.files import atomic_write_text
+
 
 def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record: str | Path | None = None) -> list[str]:
     """Draw the fraction ``p_s`` of the labeled set that is used at all, once.
@@ -55,7 +57,7 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
     kept = [ids[i] for i in sorted(order[:count])]
     if record is not None:
         Path(record).parent.mkdir(parents=True, exist_ok=True)
-        Path(record).write_text("".join(f"{item}\n" for item in kept), encoding="utf-8")
+        atomic_write_text(record, "".join(f"{item}\n" for item in kept))
     return kept
 
 

@@ -104,7 +104,7 @@ def task_data(
         ).embeddings(**extraction)
         for split in SPLITS
     }
-    return probe_datasets(task.kind, features, task.manifests, task.replacements), chunk_len
+    return probe_datasets(task.kind, features, task.manifests, task.replacements, task.manifest_rows()), chunk_len
 
 
 def probe_data(

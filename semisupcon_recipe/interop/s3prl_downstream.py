@@ -33,6 +33,7 @@ from typing import Mapping
 import yaml
 
 from semisupcon_recipe.cli_options import UsageError, add_device_argument, add_model_argument
+from semisupcon_recipe.files import atomic_path
 from semisupcon_recipe.manifest import SPLITS
 
 logger = logging.getLogger(__name__)
@@ -108,9 +109,8 @@ def write_hear_task(manifests: Mapping[str, str], kind: str, folder: str | Path,
             target = audio_folder / name
             if not target.is_file():
                 waveform = read_audio(row["wav"], HEAR_RATE)  # (T,) mono at 16 kHz
-                partial = target.with_suffix(".partial.wav")
-                soundfile.write(partial, waveform.numpy(), HEAR_RATE, subtype="FLOAT")
-                partial.replace(target)
+                with atomic_path(target) as temporary:
+                    soundfile.write(temporary, waveform.numpy(), HEAR_RATE, subtype="FLOAT", format="WAV")
         (folder / f"{split}.json").write_text(json.dumps(metadata, indent=1), encoding="utf-8")
         counts[split] = len(metadata)
     return counts
