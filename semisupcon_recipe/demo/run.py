@@ -80,7 +80,7 @@ def generate_data(settings: DemoSettings, folder: Path) -> dict[str, Path]:
     )
 
 
-def write_tasks_file(manifests: dict, path: Path) -> Path:
+def write_tasks_file(manifests: dict, path: Path, settings: DemoSettings) -> Path:
     """The probing protocol of the demo as a tasks file of ``semisupcon evaluate``: the probe
     tasks, then the key probe tested on the labeled pretraining clips (a diagnostic)."""
     kinds = {"key": "multiclass", "mode": "multiclass", "tempo": "multiclass", "instruments": "multilabel"}
@@ -92,13 +92,13 @@ def write_tasks_file(manifests: dict, path: Path) -> Path:
         for name, kind, train, valid, test in entries
     )
     path.write_text(
-        f"""# Probing protocol of the demo: the tuned protocol (semisupcon_recipe.probe_tuning,
-# the grid of hparams/probe/tuned.yaml).
+        f"""# Probing protocol of the demo: the tuned protocol (semisupcon_recipe.probe_tuning;
+# the full demo uses the grid of hparams/probe/tuned.yaml, --quick a smaller one).
 training:
     protocol: tuned
-    max_iterations: 1000
+    max_iterations: {settings.probe_max_iterations}
     grid:
-        weight_decay: [0.000001, 0.000003, 0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
+        weight_decay: [{", ".join(f"{value:.10f}".rstrip("0").rstrip(".") for value in settings.probe_weight_decays)}]
 features: {{chunk_len: null, max_chunks: 64, extract_batch_size: 64, shard_size: 256, num_workers: 0, corruption_seed: 0}}
 heads:
     linear: !name:semisupcon_recipe.probe.ProbeHead
@@ -310,7 +310,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"[1/5] data -> {run.out / 'data'}", flush=True)
     run.manifests = generate_data(settings, run.out / "data")
-    run.tasks_file = write_tasks_file(run.manifests, run.out / "tasks.yaml")
+    run.tasks_file = write_tasks_file(run.manifests, run.out / "tasks.yaml", run.settings)
     pretrain_and_probe(run)
     baselines = probe_baselines(run)
     robustness_md = robustness_markdown(run)

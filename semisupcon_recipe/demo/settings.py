@@ -52,6 +52,9 @@ class DemoSettings:
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
     probe_threads: int = 2  # torch threads of feature extraction and probes (pretrainings: one each)
+    # The tuned probe protocol's grid and iteration cap (those of hparams/probe/tuned.yaml).
+    probe_weight_decays: tuple[float, ...] = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+    probe_max_iterations: int = 1000
     extra_overrides: dict = field(default_factory=dict)
     ssl_mix_overrides: dict = field(default_factory=dict)
 
@@ -64,7 +67,8 @@ PRETRAINING_SETTINGS = (
 
 QUICK = DemoSettings(
     num_clips=48, probe_clips=(24, 12, 12), labeled_fraction=0.25, seeds=(0,), batch_size=8, epochs=1,
-    batches_per_epoch=2, corruptions=("reverb",), severities=(0, 4),
+    batches_per_epoch=2, corruptions=("reverb",), severities=(0, 4), probe_weight_decays=(1e-4, 1e-2, 1.0),
+    probe_max_iterations=100,
     extra_overrides={"tdnn_channels": [16, 16, 16, 16, 32], "embedding_dim": 32, "projection_dim": 16},
     ssl_mix_overrides={"n_mels": 20, "front_end_channels": [8, 4], "d_model": 16, "nhead": 2, "num_layers": 1,
                        "d_ffn": 32, "projection_dim": 8, "codebook_size": 32},
