@@ -13,7 +13,8 @@
 
 Label types (:data:`LABEL_TYPES`): ``key`` (24 classes, ``"C major"`` ... as
 ``mir_eval.key`` spells them), ``mode`` (major/minor), ``instruments`` (multi-label
-families joined with ``;``) and ``tempo`` (slow/medium/fast).
+families joined with ``;``), ``tempo`` (slow/medium/fast) and, only when the config
+draws styles (``SynthConfig(styles=...)``), ``style`` (one of the config's styles).
 
 The labeled clips are also in ``pretrain.csv``: SSL-only and SemiSupCon train on the
 same audio, SemiSupCon additionally sees the labels of the labeled pool. The labeled
@@ -49,7 +50,7 @@ from semisupcon_recipe.manifest import read_manifest, write_manifest
 from semisupcon_recipe.settings_record import describe_differences
 
 GENERATOR_VERSION = 1
-LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass"}
+LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass", "style": "multiclass"}
 PROBE_SPLITS = ("train", "valid", "test")
 # Seed streams: each pool is its own family of clips, so pools never share a clip and
 # growing one pool leaves the clips of the others unchanged.
@@ -72,7 +73,7 @@ def generate_dataset(
     seed: int = 0,
     labeled_fraction: float = 0.05,
     probe_clips: Sequence[int] = (480, 120, 240),
-    label_types: Sequence[str] = tuple(LABEL_TYPES),
+    label_types: Sequence[str] | None = None,
     config: SynthConfig | None = None,
     num_workers: int = 1,
     progress: bool = False,
@@ -96,8 +97,9 @@ def generate_dataset(
         when positive).
     probe_clips : (int, int, int)
         Number of probe clips in train, valid and test.
-    label_types : sequence of str
-        Which of :data:`LABEL_TYPES` get labeled and probe manifests.
+    label_types : sequence of str, optional
+        Which of :data:`LABEL_TYPES` get labeled and probe manifests (default: all that
+        the config draws; ``style`` only with ``config.styles``).
     config : SynthConfig, optional
         What varies between clips (defaults: :class:`SynthConfig`).
     num_workers : int
@@ -133,6 +135,10 @@ def generate_dataset(
     True
     """
     config = config or SynthConfig()
+    if label_types is None:
+        label_types = [name for name in LABEL_TYPES if name != "style" or config.styles]
+    if "style" in label_types and not config.styles:
+        raise ValueError("label_types has 'style' but the config draws no style: pass config=SynthConfig(styles=...)")
     params = _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, probe_clips, label_types, config)
     folder = Path(folder).resolve()
     paths = _manifest_paths(folder, params["label_types"])
@@ -264,7 +270,7 @@ def _make_clip(task: tuple) -> tuple[dict, str]:
     values = {"tempo_bpm": round(clip.phrase.tempo_bpm, 2), "register_shift": clip.phrase.register_shift}
     values.update({name: round(clip.production[name], 3) for name in PRODUCTION_COLUMNS})
     row = {"ID": clip_id, "duration": pcm.size / sample_rate, "wav": str(path), "labels": "", "pool": pool}
-    row.update({name: clip.labels[name] for name in LABEL_TYPES})
+    row.update(clip.labels)
     row.update(values)
     return row, hashlib.sha256(pcm.tobytes()).hexdigest()
 
