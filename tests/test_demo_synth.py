@@ -15,7 +15,7 @@ from semisupcon_recipe.demo.instruments import Instrument, sample_timbre
 from semisupcon_recipe.demo.production import produce, render_phrase
 from semisupcon_recipe.demo.score import SCALES, compose_phrase, midi_to_hz
 from semisupcon_recipe.demo.synth import clip_labels, clip_random_streams, draw_style, synthesize_clip
-from semisupcon_recipe.demo.synth_config import DRUM_GROOVES, INSTRUMENT_LABELS, KEY_NAMES, STYLE_NAMES, STYLES, TONICS, SynthConfig
+from semisupcon_recipe.demo.synth_config import INSTRUMENT_LABELS, KEY_NAMES, STYLE_NAMES, STYLES, TONICS, SynthConfig
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest, split_tags
 
 RATE = 16000

@@ -50,7 +50,9 @@ from semisupcon_recipe.manifest import read_manifest, write_manifest
 from semisupcon_recipe.settings_record import describe_differences
 
 GENERATOR_VERSION = 1
-LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass", "style": "multiclass"}
+LABEL_TYPES: dict[str, str] = {
+    "key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass", "style": "multiclass",
+}
 PROBE_SPLITS = ("train", "valid", "test")
 # Seed streams: each pool is its own family of clips, so pools never share a clip and
 # growing one pool leaves the clips of the others unchanged.

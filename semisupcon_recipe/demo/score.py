@@ -311,7 +311,8 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
     if profile is None:
         tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.integers(len(config.tempo_classes))]
     else:
-        tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.choice(len(config.tempo_classes), p=profile.tempo_probabilities(config.tempo_classes))]
+        chances = profile.tempo_probabilities(config.tempo_classes)
+        tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.choice(len(config.tempo_classes), p=chances)]
     tempo = float(rng.uniform(low_bpm, high_bpm))
     low, high = config.instruments_per_clip
     count = int(rng.integers(low, high + 1))

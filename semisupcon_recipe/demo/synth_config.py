@@ -110,7 +110,8 @@ STYLES: dict[str, Style] = {
         ("ride",), ("stabs", "block"), ("beats",), 0.33, 0.8, 0.6, 0.012, (0.2, 0.6), (0.1, 0.3),
     ),
     "folk": Style(
-        _weights(0.3, guitar=5.0, flute=3.0, strings=2.0, reed=1.0, mallet=1.0, piano=1.0, bass=1.0), {"slow": 0.3, "medium": 0.5, "fast": 0.2},
+        _weights(0.3, guitar=5.0, flute=3.0, strings=2.0, reed=1.0, mallet=1.0, piano=1.0, bass=1.0),
+        {"slow": 0.3, "medium": 0.5, "fast": 0.2},
         ("half_time",), ("arpeggio",), ("beats", "whole"), 0.0, 0.2, 1.5, 0.02, (0.2, 0.6), (0.05, 0.25),
     ),
 }
