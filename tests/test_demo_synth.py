@@ -12,13 +12,15 @@ import soundfile
 from semisupcon_recipe.demo import dataset as demo_dataset
 from semisupcon_recipe.demo.dataset import LABEL_TYPES, DatasetCacheError, dataset_record, generate_dataset
 from semisupcon_recipe.demo.instruments import Instrument, sample_timbre
-from semisupcon_recipe.demo.production import render_phrase
+from semisupcon_recipe.demo.production import produce, render_phrase
 from semisupcon_recipe.demo.score import SCALES, compose_phrase, midi_to_hz
-from semisupcon_recipe.demo.synth import clip_labels, synthesize_clip
-from semisupcon_recipe.demo.synth_config import INSTRUMENT_LABELS, KEY_NAMES, TONICS, SynthConfig
+from semisupcon_recipe.demo.synth import clip_labels, clip_random_streams, draw_style, synthesize_clip
+from semisupcon_recipe.demo.synth_config import INSTRUMENT_LABELS, KEY_NAMES, STYLE_NAMES, STYLES, TONICS, SynthConfig
 from semisupcon_recipe.manifest import LabelVocabulary, read_manifest, split_tags
 
 RATE = 16000
+# The label types of a dataset generated with the default (style-free) config.
+STYLE_FREE_LABEL_TYPES = {name: kind for name, kind in LABEL_TYPES.items() if name != "style"}
 # Krumhansl-Kessler key profiles, C major and C minor.
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -172,13 +174,13 @@ def small_dataset(tmp_path_factory):
 
 def test_manifests_have_expected_counts_labels_and_disjoint_splits(small_dataset):
     folder, paths = small_dataset
-    expected = {"pretrain", "metadata"} | {f"labeled_{name}" for name in LABEL_TYPES}
-    expected |= {f"probe_{name}_{split}" for name in LABEL_TYPES for split in ("train", "valid", "test")}
+    expected = {"pretrain", "metadata"} | {f"labeled_{name}" for name in STYLE_FREE_LABEL_TYPES}
+    expected |= {f"probe_{name}_{split}" for name in STYLE_FREE_LABEL_TYPES for split in ("train", "valid", "test")}
     assert set(paths) == expected
     manifests = {name: read_manifest(path) for name, path in paths.items()}
     pretrain = manifests["pretrain"]
     assert len(pretrain) == 40 and all(row["labels"] == "" for row in pretrain.values())
-    for name, kind in LABEL_TYPES.items():
+    for name, kind in STYLE_FREE_LABEL_TYPES.items():
         labeled = manifests[f"labeled_{name}"]
         assert len(labeled) == 4 and set(labeled) <= set(pretrain)
         splits = [set(manifests[f"probe_{name}_{split}"]) for split in ("train", "valid", "test")]
@@ -222,7 +224,7 @@ def test_same_parameters_reuse_the_cache_without_touching_files(small_dataset):
     after = {path: path.stat().st_mtime_ns for path in folder.rglob("*")}
     assert after == before
     record = dataset_record(folder)
-    assert record["params"]["seed"] == SMALL["seed"] and record["label_kinds"] == LABEL_TYPES
+    assert record["params"]["seed"] == SMALL["seed"] and record["label_kinds"] == STYLE_FREE_LABEL_TYPES
     assert len(record["audio_sha256"]) == 64
 
 
@@ -282,3 +284,107 @@ def test_a_moved_dataset_gets_its_manifests_rewritten(tmp_path):
             assert soundfile.info(row["wav"]).frames == RATE // 2
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "moved" / "audio").iterdir()} == audio_times
     assert json.loads((tmp_path / "moved" / "dataset.json").read_text())["folder"] == str(tmp_path / "moved")
+
+
+# ----------------------------------------------------------------------------- styles
+
+
+def test_default_config_audio_is_the_style_free_draw_from_the_first_three_streams():
+    for seed, index, stream in ((0, 0, 0), (2, 5, 3), (7, 1, 1)):
+        clip = synthesize_clip(seed, index, 1.0, stream=stream)
+        compose_rng, render_rng, produce_rng = (
+            np.random.default_rng(child) for child in np.random.SeedSequence([seed, stream, index]).spawn(3)
+        )
+        phrase = compose_phrase(compose_rng, 1.0, SynthConfig())
+        audio, _ = produce(render_phrase(phrase, RATE, render_rng), RATE, produce_rng, SynthConfig())
+        assert np.array_equal(clip.audio, audio)
+        assert "style" not in clip.labels and clip.phrase.style is None
+
+
+def test_styles_are_drawn_uniformly_from_their_own_stream():
+    config = SynthConfig(styles=STYLE_NAMES)
+    draws = [draw_style(clip_random_streams(0, 0, index)[3], config) for index in range(1000)]
+    counts = {name: draws.count(name) for name in STYLE_NAMES}
+    assert sum(counts.values()) == 1000
+    assert all(140 <= count <= 260 for count in counts.values()), counts  # 200 expected, sd 12.6
+    clip = synthesize_clip(0, 3, 0.5, config=config)
+    assert clip.labels["style"] == draws[3] == clip.phrase.style
+
+
+def style_phrases(style, count=200):
+    config = STYLES[style].apply(SynthConfig(styles=STYLE_NAMES))
+    return [compose_phrase(np.random.default_rng([index, 42]), 3.0, config, style) for index in range(count)]
+
+
+def test_each_style_sets_its_instruments_drums_and_tempo():
+    phrases = {style: style_phrases(style) for style in STYLE_NAMES}
+    share = {style: {family: np.mean([family in p.families for p in items]) for family in INSTRUMENT_LABELS}
+             for style, items in phrases.items()}
+    for style, items in phrases.items():
+        profile = STYLES[style]
+        favoured = [family for family, weight in profile.family_weights.items() if weight >= 3.0]
+        rare = [family for family, weight in profile.family_weights.items() if weight <= 0.5]
+        assert np.mean([share[style][f] for f in favoured]) > 2 * np.mean([share[style][f] for f in rare]), style
+        drums = np.mean([p.drums for p in items])
+        assert abs(drums - profile.drums_probability) < 0.1, (style, drums)
+        tempos = [p.tempo_class for p in items]
+        for tempo in ("slow", "medium", "fast"):
+            assert abs(tempos.count(tempo) / len(tempos) - profile.tempo_weights.get(tempo, 0.0)) < 0.1, (style, tempo)
+    assert share["rock"]["guitar"] > 2 * share["jazz"]["guitar"]
+    assert share["jazz"]["reed"] > 3 * share["rock"]["reed"]
+    assert share["electronic"]["mallet"] > 2 * share["folk"]["mallet"]
+    assert share["ballad"]["piano"] > 2 * share["electronic"]["piano"]
+
+
+def test_each_style_plays_its_groove_swing_and_harmonic_rhythm():
+    # Electronic: quantised four on the floor, a kick on every beat and nowhere else.
+    for phrase in style_phrases("electronic", 40):
+        beat = 60.0 / phrase.tempo_bpm
+        kicks = [hit.onset for hit in phrase.hits if hit.drum == "kick"]
+        assert phrase.drums and len(kicks) == int(np.ceil(3.0 / beat))
+        assert np.allclose(np.array(kicks) / beat, np.round(np.array(kicks) / beat), atol=1e-9)
+    # Swing: jazz off-beat eighths land about a third of an eighth late, the others on the off-beat.
+    def offbeat_counts(style):
+        phases = [(note.onset / (60.0 / p.tempo_bpm)) % 1.0 for p in style_phrases(style, 100) for note in p.notes]
+        return sum(0.6 < phase < 0.72 for phase in phases), sum(0.45 < phase < 0.55 for phase in phases)
+    late, on = offbeat_counts("jazz")
+    assert late > 3 * on
+    late, on = offbeat_counts("rock")
+    assert on > 3 * late
+    # Harmonic rhythm: a ballad's bass holds each chord (whole notes), at least a second each.
+    ballad_bass = [[n for n in p.notes if n.family == "bass"] for p in style_phrases("ballad") if "bass" in p.families]
+    assert len(ballad_bass) > 20
+    assert all(min(n.duration for n in notes) > 0.9 * 1.0 for notes in ballad_bass)
+
+
+def test_each_style_records_in_its_own_room():
+    config = SynthConfig(styles=STYLE_NAMES)
+    for index in range(10):
+        clip = synthesize_clip(1, index, 0.5, config=config)
+        profile = STYLES[clip.labels["style"]]
+        assert profile.reverb_room_size[0] <= clip.production["room_size"] <= profile.reverb_room_size[1]
+        assert profile.reverb_wet[0] <= clip.production["reverb_wet"] <= profile.reverb_wet[1]
+
+
+def test_config_rejects_unknown_repeated_or_tempo_less_styles():
+    with pytest.raises(ValueError, match="styles"):
+        SynthConfig(styles=("rock", "polka"))
+    with pytest.raises(ValueError, match="styles"):
+        SynthConfig(styles=("rock", "rock"))
+    with pytest.raises(ValueError, match="'ballad' plays none"):
+        SynthConfig(styles=("ballad",), tempo_classes=(("fast", 130.0, 180.0),))
+
+
+def test_a_styled_dataset_writes_style_manifests_and_a_style_free_one_refuses_them(tmp_path):
+    config = SynthConfig(styles=STYLE_NAMES)
+    paths = generate_dataset(tmp_path / "styled", num_clips=20, clip_seconds=0.5, labeled_fraction=0.5,
+                             probe_clips=(10, 2, 2), seed=3, config=config)
+    assert dataset_record(tmp_path / "styled")["label_kinds"] == LABEL_TYPES
+    labeled = read_manifest(paths["labeled_style"])
+    metadata = read_manifest(paths["metadata"])
+    assert len(labeled) == 10
+    for clip_id, row in labeled.items():
+        assert row["labels"] in STYLE_NAMES and row["labels"] == metadata[clip_id]["style"]
+    assert {row["labels"] for row in read_manifest(paths["probe_style_train"]).values()} <= set(STYLE_NAMES)
+    with pytest.raises(ValueError, match="draws no style"):
+        generate_dataset(tmp_path / "plain", num_clips=4, label_types=("style",))

@@ -15,7 +15,8 @@
 
 Label types (:data:`LABEL_TYPES`): ``key`` (24 classes, ``"C major"`` ... as
 ``mir_eval.key`` spells them), ``mode`` (major/minor), ``instruments`` (multi-label
-families joined with ``;``) and ``tempo`` (slow/medium/fast).
+families joined with ``;``), ``tempo`` (slow/medium/fast) and, only when the config
+draws styles (``SynthConfig(styles=...)``), ``style`` (one of the config's styles).
 
 The labeled clips are also in ``pretrain.csv``: SSL-only and SemiSupCon train on the
 same audio, SemiSupCon additionally sees the labels of the labeled pool. The labeled
@@ -47,13 +48,14 @@ from tqdm import tqdm
 
 from semisupcon_recipe.demo.synth import SynthConfig, synthesize_clip
 from semisupcon_recipe.files import atomic_path, atomic_write_text
-from semisupcon_recipe.manifest import read_manifest, write_manifest
+from semisupcon_recipe.manifest import SPLITS, read_manifest, write_manifest
 from semisupcon_recipe.sampling import select_labeled_subset
 from semisupcon_recipe.settings_record import describe_differences
 
 GENERATOR_VERSION = 2  # 2: the labeled pool is drawn by sampling.select_labeled_subset
-LABEL_TYPES: dict[str, str] = {"key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass"}
-PROBE_SPLITS = ("train", "valid", "test")
+LABEL_TYPES: dict[str, str] = {
+    "key": "multiclass", "mode": "multiclass", "instruments": "multilabel", "tempo": "multiclass", "style": "multiclass",
+}
 # Seed streams: each pool is its own family of clips, so pools never share a clip and
 # growing one pool leaves the clips of the others unchanged.
 POOL_STREAMS = {"pretrain": 0, "probe_train": 1, "probe_valid": 2, "probe_test": 3}
@@ -74,7 +76,7 @@ def generate_dataset(
     seed: int = 0,
     labeled_fraction: float = 0.05,
     probe_clips: Sequence[int] = (480, 120, 240),
-    label_types: Sequence[str] = tuple(LABEL_TYPES),
+    label_types: Sequence[str] | None = None,
     config: SynthConfig | None = None,
     num_workers: int = 1,
     progress: bool = False,
@@ -98,8 +100,9 @@ def generate_dataset(
         when positive).
     probe_clips : (int, int, int)
         Number of probe clips in train, valid and test.
-    label_types : sequence of str
-        Which of :data:`LABEL_TYPES` get labeled and probe manifests.
+    label_types : sequence of str, optional
+        Which of :data:`LABEL_TYPES` get labeled and probe manifests (default: all that
+        the config draws; ``style`` only with ``config.styles``).
     config : SynthConfig, optional
         What varies between clips (defaults: :class:`SynthConfig`).
     num_workers : int
@@ -135,6 +138,10 @@ def generate_dataset(
     True
     """
     config = config or SynthConfig()
+    if label_types is None:
+        label_types = [name for name in LABEL_TYPES if name != "style" or config.styles]
+    if "style" in label_types and not config.styles:
+        raise ValueError("label_types has 'style' but the config draws no style: pass config=SynthConfig(styles=...)")
     params = _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, probe_clips, label_types, config)
     folder = Path(folder).resolve()
     paths = _manifest_paths(folder, params["label_types"])
@@ -205,8 +212,8 @@ def _parameters(num_clips, clip_seconds, sample_rate, seed, labeled_fraction, pr
         raise ValueError(f"clip_seconds={clip_seconds} and sample_rate={sample_rate} must be positive")
     if not 0.0 <= labeled_fraction <= 1.0:
         raise ValueError(f"labeled_fraction={labeled_fraction} must lie in [0, 1]")
-    if len(probe_clips) != len(PROBE_SPLITS) or min(probe_clips) < 1:
-        raise ValueError(f"probe_clips={probe_clips} needs one positive count per split {PROBE_SPLITS}")
+    if len(probe_clips) != len(SPLITS) or min(probe_clips) < 1:
+        raise ValueError(f"probe_clips={probe_clips} needs one positive count per split {SPLITS}")
     unknown = [name for name in label_types if name not in LABEL_TYPES]
     if unknown or not label_types:
         raise ValueError(f"label_types={list(label_types)}: choose one or more of {tuple(LABEL_TYPES)}")
@@ -234,7 +241,7 @@ def _mismatch_message(folder: Path, found: Mapping, wanted: Mapping) -> str:
 
 def _pool_sizes(num_clips: int, probe_clips: Sequence[int]) -> dict[str, int]:
     sizes = {"pretrain": num_clips}
-    sizes.update({f"probe_{split}": count for split, count in zip(PROBE_SPLITS, probe_clips)})
+    sizes.update({f"probe_{split}": count for split, count in zip(SPLITS, probe_clips)})
     return sizes
 
 
@@ -242,7 +249,7 @@ def _manifest_paths(folder: Path, label_types: Iterable[str]) -> dict[str, Path]
     paths = {"pretrain": folder / "pretrain.csv"}
     for name in label_types:
         paths[f"labeled_{name}"] = folder / f"labeled_{name}.csv"
-        for split in PROBE_SPLITS:
+        for split in SPLITS:
             paths[f"probe_{name}_{split}"] = folder / f"probe_{name}_{split}.csv"
     paths["metadata"] = folder / "metadata.csv"
     return paths
@@ -265,7 +272,7 @@ def _make_clip(task: tuple) -> tuple[dict, str]:
     values = {"tempo_bpm": round(clip.phrase.tempo_bpm, 2), "register_shift": clip.phrase.register_shift}
     values.update({name: round(clip.production[name], 3) for name in PRODUCTION_COLUMNS})
     row = {"ID": clip_id, "duration": pcm.size / sample_rate, "wav": str(path), "labels": "", "pool": pool}
-    row.update({name: clip.labels[name] for name in LABEL_TYPES})
+    row.update(clip.labels)
     row.update(values)
     return row, hashlib.sha256(pcm.tobytes()).hexdigest()
 
@@ -295,7 +302,7 @@ def _write_manifests(folder: Path, rows: list[dict], params: Mapping) -> None:
     _write_manifest_atomically(paths["pretrain"], rows_with(pretrain, None))
     for name in params["label_types"]:
         _write_manifest_atomically(paths[f"labeled_{name}"], rows_with(labeled, name))
-        for split in PROBE_SPLITS:
+        for split in SPLITS:
             _write_manifest_atomically(paths[f"probe_{name}_{split}"], rows_with(by_pool[f"probe_{split}"], name))
     _write_manifest_atomically(paths["metadata"], rows)
 

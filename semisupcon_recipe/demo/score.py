@@ -5,7 +5,10 @@ families and optional drums, then writes the notes: a chord progression of the k
 (the dominant takes the leading tone in minor), a melody of scale steps that lands
 on a chord tone at every chord change, an accompaniment (block chords, stabs or
 arpeggios), a bass line and a drum pattern, all humanised by a little onset jitter.
-Pure numpy, deterministic from its generator.
+With a style (:data:`~semisupcon_recipe.demo.synth_config.STYLES`) the families,
+tempo class, accompaniment, bass line and drum groove are drawn from that style's
+choices, and its swing delays the off-beat eighths. Pure numpy, deterministic from its
+generator.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semisupcon_recipe.demo.synth_config import DRUMS, MODES, TONICS, SynthConfig
+from semisupcon_recipe.demo.synth_config import DRUM_GROOVES, DRUMS, MODES, STYLES, TONICS, Style, SynthConfig
 
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 DEGREES_PER_OCTAVE = 7
@@ -42,13 +45,8 @@ HARMONIC_RHYTHMS_BEATS = (1, 2, 4)
 LEGATO = 0.9
 STEPS_PER_BEAT = 4
 STEPS_PER_BAR = 16
-# Drum patterns on a 16-step bar grid.
-DRUM_PATTERNS = (
-    {"kick": (0, 8), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
-    {"kick": (0, 4, 8, 12), "snare": (4, 12), "hat": (2, 6, 10, 14)},
-    {"kick": (0,), "snare": (8,), "hat": (0, 4, 8, 12)},
-    {"kick": (0, 6, 8, 11), "snare": (4, 12), "hat": tuple(range(STEPS_PER_BAR))},
-)
+# The drum grooves of a clip without style.
+DRUM_PATTERNS = tuple(DRUM_GROOVES[name] for name in ("backbeat", "four_on_the_floor", "half_time", "driving"))
 
 A4_MIDI, A4_HZ = 69, 440.0
 
@@ -87,6 +85,7 @@ class Phrase:
     seconds: float
     notes: tuple[Note, ...]
     hits: tuple[DrumHit, ...]
+    style: str | None = None
 
     @property
     def tonic(self) -> str:
@@ -194,9 +193,10 @@ def _melody(rng, slots, mode, tonic_pitch, beat, family, config) -> list[Note]:
     return notes
 
 
-def _chords(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
+def _chords(rng, slots, mode, tonic_pitch, beat, family, profile: Style | None) -> list[Note]:
     kind = "percussive" if family in PERCUSSIVE_FAMILIES else "sustained"
-    style = CHORD_STYLES[kind][rng.integers(len(CHORD_STYLES[kind]))]
+    options = CHORD_STYLES[kind] if profile is None else profile.accompaniment
+    style = options[rng.integers(len(options))]
     velocity = rng.uniform(0.4, 0.6)
     notes = []
     for slot in slots:
@@ -220,8 +220,9 @@ def _chords(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
     return notes
 
 
-def _bass(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
-    style = BASS_STYLES[rng.integers(len(BASS_STYLES))]
+def _bass(rng, slots, mode, tonic_pitch, beat, family, profile: Style | None) -> list[Note]:
+    options = BASS_STYLES if profile is None else profile.bass_lines
+    style = options[rng.integers(len(options))]
     velocity = rng.uniform(0.7, 0.9)
     notes = []
     for slot in slots:
@@ -240,8 +241,9 @@ def _bass(rng, slots, mode, tonic_pitch, beat, family) -> list[Note]:
     return notes
 
 
-def _drum_hits(rng, beat, seconds) -> list[DrumHit]:
-    pattern = DRUM_PATTERNS[rng.integers(len(DRUM_PATTERNS))]
+def _drum_hits(rng, beat, seconds, profile: Style | None) -> list[DrumHit]:
+    patterns = DRUM_PATTERNS if profile is None else tuple(DRUM_GROOVES[name] for name in profile.drum_grooves)
+    pattern = patterns[rng.integers(len(patterns))]
     step = beat / STEPS_PER_BEAT
     bars = math.ceil(seconds / (STEPS_PER_BAR * step))
     hits = []
@@ -252,7 +254,22 @@ def _drum_hits(rng, beat, seconds) -> list[DrumHit]:
     return hits
 
 
-def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig | None = None) -> Phrase:
+def swung(onset: float, beat: float, swing: float) -> float:
+    """Delay an onset on an off-beat eighth by ``swing`` eighths; other onsets stay.
+
+    Example
+    -------
+    >>> swung(0.25, 0.5, 1 / 3) == 0.25 + 0.25 / 3, swung(0.5, 0.5, 1 / 3), swung(0.125, 0.5, 1 / 3)
+    (True, 0.5, 0.125)
+    """
+    eighths = onset / (beat / 2.0)
+    nearest = round(eighths)
+    if abs(eighths - nearest) < 1e-6 and nearest % 2 == 1:
+        return onset + swing * beat / 2.0
+    return onset
+
+
+def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig | None = None, style: str | None = None) -> Phrase:
     """Compose the score of one clip: key, tempo, instruments, notes and drum hits.
 
     The bass family (if drawn) plays the bass line; the first other family plays the
@@ -267,6 +284,10 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
         Clip length; events starting later are dropped.
     config : SynthConfig, optional
         What varies and how much (defaults: :class:`SynthConfig`).
+    style : str, optional
+        A style of :data:`~semisupcon_recipe.demo.synth_config.STYLES`; pass
+        ``STYLES[style].apply(config)`` as ``config`` too, for its harmonic rhythm,
+        drums chance and timing. None: the style-free draw.
 
     Returns
     -------
@@ -280,15 +301,23 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
     (True, True)
     >>> {note.family for note in phrase.notes} == set(phrase.families)
     True
+    >>> compose_phrase(np.random.default_rng(3), 3.0, style="jazz").style
+    'jazz'
     """
     config = config or SynthConfig()
+    profile = STYLES[style] if style is not None else None
     tonic = int(rng.integers(len(TONICS)))
     mode = MODES[rng.integers(len(MODES))]
-    tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.integers(len(config.tempo_classes))]
+    if profile is None:
+        tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.integers(len(config.tempo_classes))]
+    else:
+        chances = profile.tempo_probabilities(config.tempo_classes)
+        tempo_class, low_bpm, high_bpm = config.tempo_classes[rng.choice(len(config.tempo_classes), p=chances)]
     tempo = float(rng.uniform(low_bpm, high_bpm))
     low, high = config.instruments_per_clip
     count = int(rng.integers(low, high + 1))
-    families = tuple(str(name) for name in rng.choice(config.families, size=count, replace=False))
+    chances = None if profile is None else profile.family_probabilities(config.families)
+    families = tuple(str(name) for name in rng.choice(config.families, size=count, replace=False, p=chances))
     drums = bool(rng.random() < config.drums_probability)
     shift = int(config.register_shifts[rng.integers(len(config.register_shifts))])
     beat = 60.0 / tempo
@@ -302,10 +331,13 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
         notes += _melody(rng, slots, mode, melody_pitch, beat, upper[0], config)
         accompanists = upper[1:] or ([upper[0]] if upper[0] in POLYPHONIC_FAMILIES else [])
         for family in accompanists:
-            notes += _chords(rng, slots, mode, chord_pitch, beat, family)
+            notes += _chords(rng, slots, mode, chord_pitch, beat, family, profile)
     if "bass" in families:
-        notes += _bass(rng, slots, mode, _tonic_pitch(tonic, ROLE_REGISTERS["bass"]), beat, "bass")
-    hits = _drum_hits(rng, beat, seconds) if drums else []
+        notes += _bass(rng, slots, mode, _tonic_pitch(tonic, ROLE_REGISTERS["bass"]), beat, "bass", profile)
+    hits = _drum_hits(rng, beat, seconds, profile) if drums else []
+    if profile is not None and profile.swing:
+        notes = [Note(swung(note.onset, beat, profile.swing), note.duration, note.pitch, note.velocity, note.family) for note in notes]
+        hits = [DrumHit(swung(hit.onset, beat, profile.swing), hit.drum, hit.velocity) for hit in hits]
 
     jitter = config.humanize_seconds
     notes = [note for note in notes if note.onset < seconds]
@@ -328,4 +360,5 @@ def compose_phrase(rng: np.random.Generator, seconds: float, config: SynthConfig
         seconds=float(seconds),
         notes=tuple(notes),
         hits=tuple(hits),
+        style=style,
     )
