@@ -209,6 +209,44 @@ def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> Non
         )
 
 
+def trained_steps(output: Path) -> int:
+    """Optimizer steps of a pretraining output folder's newest complete checkpoint (0 before the first).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> trained_steps(Path(tempfile.mkdtemp()))
+    0
+    """
+    import yaml
+
+    from semisupcon_recipe.checkpoints import VerifiedCheckpointer
+
+    save = output / "save"
+    if not save.is_dir():
+        return 0
+    newest = VerifiedCheckpointer(save).find_checkpoint()
+    if newest is None:
+        return 0
+    return int(yaml.safe_load(newest.paramfiles["brain"].read_text(encoding="utf-8"))["optimizer_step"])
+
+
+def refuse_overtrained(output: Path, steps: int) -> None:
+    """Refuse a pretraining folder already trained past ``steps``: its checkpoint is not the one asked for.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> refuse_overtrained(Path(tempfile.mkdtemp()), 300)
+    """
+    trained = trained_steps(output)
+    if trained > steps:
+        raise PretrainingCacheError(
+            f"{output} is trained for {trained} optimizer steps, more than the {steps} asked (a checkpoint is not kept per "
+            f"budget); pass another --out, or delete {output} to pretrain again"
+        )
+
+
 def pretrain_models(
     settings: DemoSettings, seed: int, manifests: dict, out: Path, device: str, parallel: bool, models: Sequence[str] = tuple(MODELS)
 ) -> dict[str, Path]:

@@ -1,5 +1,6 @@
-"""The demo report's plots: training curves, the target matrix of one batch, and a t-SNE
-map of the probe test embeddings (tonic on the circle of fifths as colour, mode as marker)."""
+"""The demo report's plots: training curves, the target matrix of one batch, a t-SNE
+map of the probe test embeddings (tonic on the circle of fifths as colour, mode as marker)
+and, with ``--budgets``, the compute curve (probe score vs optimizer steps)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,32 @@ def plot_training_curves(runs: dict[str, dict[int, Path]], path: Path) -> Path:
             axis.plot(steps, losses, color=colour, alpha=0.8, label=f"{TITLES[model]} (seed {seed})")
     axis.set(xlabel="optimizer step", ylabel="training loss", title="Pretraining")
     axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_compute_curve(tables: list[dict], path: Path) -> Path:
+    """Probe score vs optimizer steps: one panel per probe task, one line per model, the
+    standard deviation over seeds as error bars.
+
+    ``tables`` are the report's compute-curve tables (``pair`` and ``rows`` of
+    :func:`~semisupcon_recipe.demo.report.curve_rows`), one per pair of models.
+    """
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(row["task"] for row in tables[0]["rows"]))
+    figure, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 3.4), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
+        for table in tables:
+            rows = [row for row in table["rows"] if row["task"] == task]
+            for model in table["pair"]:
+                axis.errorbar([row["steps"] for row in rows], [100 * row[model]["mean"] for row in rows],
+                              yerr=[100 * row[model]["std"] for row in rows], marker="o", capsize=3, label=TITLES[model])
+        supervised = " (supervised)" if rows[0]["supervised"] else ""
+        axis.set(title=f"{task}{supervised}", xlabel="optimizer steps", ylabel=f"{rows[0]['metric']} (%)", xscale="log")
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle("Probe score vs pretraining steps (mean ± std over seeds)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -99,6 +99,60 @@ def results_section(rows: list[dict], models: Sequence[str], pair: Sequence[str]
     return f"{score_table(rows, models)}\n{difference_table(rows, pair)}"
 
 
+def curve_rows(curve: dict[str, dict[int, dict[int, dict]]], seeds: Sequence[int], pair: Sequence[str]) -> list[dict]:
+    """The compute curve of one pair: :func:`score_rows` at every budget, each row with its ``steps``.
+
+    ``curve`` maps model -> seed -> optimizer steps -> ``semisupcon evaluate`` results.
+    """
+    budgets = sorted(curve[pair[0]][seeds[0]])
+    return [{"steps": steps, **row}
+            for steps in budgets
+            for row in score_rows({model: {seed: curve[model][seed][steps] for seed in seeds} for model in pair}, seeds, pair, pair)]
+
+
+def curve_table(rows: list[dict], pair: Sequence[str]) -> str:
+    """Markdown: one row per budget and probe task, both models' mean ± std and their paired difference.
+
+    Example
+    -------
+    >>> paired = {"per_seed": [0.05, 0.07], "mean": 0.06, "low": 0.01, "high": 0.11, "reading": "higher"}
+    >>> row = {"steps": 300, "task": "key", "supervised": True, "metric": "accuracy", "paired": paired,
+    ...        "ssl": {"mean": 0.4, "std": 0.01, "per_seed": [0.39, 0.41]},
+    ...        "semisupcon": {"mean": 0.46, "std": 0.02, "per_seed": [0.44, 0.48]}}
+    >>> print(curve_table([row], ["ssl", "semisupcon"]).splitlines()[-1])
+    | 300 | **key** (supervised) | accuracy | 40.0 ± 1.0 | 46.0 ± 2.0 | +6.0 | [+1.0, +11.0] | higher |
+    """
+    first, second = pair
+    lines = [
+        f"| optimizer steps | probe task | metric | {TITLES[first]} | {TITLES[second]} | {TITLES[second]} - {TITLES[first]}, mean "
+        "| 95 % interval (paired t, over seeds) | reading |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        paired = row["paired"]
+        name = f"**{row['task']}** (supervised)" if row["supervised"] else row["task"]
+        interval = "n/a (one seed)" if math.isnan(paired["low"]) else f"[{100 * paired['low']:+.1f}, {100 * paired['high']:+.1f}]"
+        lines.append(f"| {row['steps']} | {name} | {row['metric']} | {_score_cell(row[first])} | {_score_cell(row[second])} "
+                     f"| {100 * paired['mean']:+.1f} | {interval} | {paired['reading']} |")
+    return "\n".join(lines) + "\n"
+
+
+def compute_curve_section(curve: dict) -> str:
+    """The report's part on ``--budgets`` (empty without it): a curve table per pair of models."""
+    if not curve:
+        return ""
+    budgets = ", ".join(str(steps) for steps in curve["budgets"])
+    tables = "\n".join(curve_table(table["rows"], table["pair"]) for table in curve["tables"])
+    return f"""
+## Compute curve (`--budgets`)
+
+Each pretraining ran to {budgets} optimizer steps, one run resumed from budget to
+budget, and was probed at each (probes in `eval/<model>/<seed>/steps_<N>`); the tables
+above are those of the largest budget. Plot: `plots/compute_curve.png`.
+
+{tables}"""
+
+
 def diagnostics_table(diagnostics: dict[str, dict[int, dict]]) -> str:
     """Markdown: per model, seed means of the supervision diagnostics (``-`` where a model has none)."""
     import numpy as np
@@ -133,15 +187,28 @@ def diagnostics_table(diagnostics: dict[str, dict[int, dict]]) -> str:
 
 
 def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_commands: Sequence[str]) -> str:
-    """The command of the demo, then what it runs step by step (each pretraining, the probes)."""
+    """The command of the demo, then what it runs step by step (each pretraining, the probes;
+    with ``--budgets``, how each pretraining reaches the largest budget and the probes on the way)."""
     first = settings.seeds[0]
+    probes = [
+        "# MODEL: ssl, semisupcon, random (the encoder at initialisation, written by the demo); S: seed",
+        f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
+    ]
+    if settings.budgets:
+        epochs = " ".join(str(steps // settings.batches_per_epoch) for steps in sorted(settings.budgets))
+        probes = [
+            f"# --budgets: each pretraining above first runs with --number_of_epochs= {epochs} in turn (the same folder: "
+            "more epochs resume), probed after each; MODEL: a pretrained model, S: seed, N: optimizer steps reached",
+            f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S/steps_N",
+            "# RANDOM: random (the encoder at initialisation, written by the demo)",
+            f"semisupcon evaluate --model {out}/models/RANDOM/S --tasks {out}/tasks.yaml --out {out}/eval/RANDOM/S",
+        ]
     return "\n".join([
         command,
         "",
         "# what it runs, step by step: each pretraining (from the repository root), then its probes",
         *pretraining_commands,
-        "# MODEL: ssl, semisupcon, random (the encoder at initialisation, written by the demo); S: seed",
-        f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
+        *probes,
         f"semisupcon evaluate --model {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/{first}",
         f"semisupcon robustness --model {out}/models/ssl/{first} {out}/models/semisupcon/{first} "
         f"--tasks {out}/tasks.yaml --task key "
@@ -151,7 +218,7 @@ def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_
 
 
 def write_report(out: Path, settings: DemoSettings, sections: dict, record: dict) -> None:
-    """``report.md`` (from ``sections``: ``results``, ``ssl_mix``, ``diagnostics``, ``robustness``,
+    """``report.md`` (from ``sections``: ``results``, ``ssl_mix``, ``compute_curve``, ``diagnostics``, ``robustness``,
     ``determinism``, ``commands``) and ``results.json`` (``record`` plus the settings)."""
     seeds = ", ".join(str(seed) for seed in settings.seeds)
     control = (
@@ -173,7 +240,7 @@ its SSL-only pretraining starts (random initialisation, same seeds).
 {sections['results']}
 "higher" / "lower": the 95 % interval of the paired differences over seeds excludes 0;
 otherwise "within seed spread" (always with one seed).
-{sections['ssl_mix']}
+{sections['ssl_mix']}{sections['compute_curve']}
 ## Supervision diagnostics
 
 Label-derived positives: the objective's statistics on the logged steps (first step and

@@ -4,7 +4,8 @@
    instrument families, with tempo and recording nuisances (:mod:`.dataset`).
 2. Pretrain two encoders per seed with the same audio, steps and augmentations:
    SSL-only (b_s = 0) and SemiSupCon (b_s = 0.25, key labels on 5 % of the clips)
-   (:mod:`.models`).
+   (:mod:`.models`). With ``--budgets`` (the compute curve) each run is pretrained to the
+   smallest budget, probed, resumed to the next budget, probed again, and so on.
 3. Probe both frozen encoders and two baselines (handcrafted features, the encoder at
    random initialisation; :mod:`.baselines`) with ``semisupcon evaluate``'s linear
    probes on key (the supervised label type), mode, tempo and instruments (label types
@@ -14,7 +15,8 @@
    (:mod:`semisupcon_recipe.ssl_mixing`), and the report gets a second table.
 4. A robustness check: the key probe under corruptions of increasing severity.
 5. Write the report (:mod:`.report`): ``report.md`` and ``results.json`` (tables over
-   seeds with paired intervals, supervision diagnostics, the exact commands), ``plots/``
+   seeds with paired intervals, supervision diagnostics, the compute curve with
+   ``--budgets``, the exact commands), ``plots/``
    (:mod:`.plots`: training curves, the target matrix of one batch, a 2-D map of the
    embeddings by key, score vs corruption severity).
 
@@ -37,7 +39,7 @@ from semisupcon_recipe.cli_options import add_device_argument
 from semisupcon_recipe.demo.models import PretrainingCacheError
 from semisupcon_recipe.demo.settings import (
     CONTROL_MANIFEST, HANDCRAFTED, LABELED_CLIPS_TASK, MODELS, PROBE_LABELS, QUICK, RANDOM_INIT, SSL_MIX_MODELS, SUPERVISED_LABEL, TITLES,
-    DemoSettings,
+    BudgetError, DemoSettings, budget_epochs,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,16 +58,29 @@ class DemoRun:
     pairs: list = field(default_factory=list)  # (SSL model, model with SemiSupCon)
     runs: dict = field(default_factory=dict)  # model -> seed -> model folder
     results: dict = field(default_factory=dict)  # model -> seed -> ``semisupcon evaluate`` results
+    curve: dict = field(default_factory=dict)  # --budgets: model -> seed -> optimizer steps -> results
     parallel: bool = False
 
-    def evaluate(self, model: str, seed: int, folder: Path) -> dict:
-        """Probe one model folder on the tasks file (``semisupcon evaluate``) and keep the results."""
+    def eval_folder(self, model: str, seed: int, steps: int | None = None) -> Path:
+        """Where one model's probes go: ``eval/<model>/<seed>``, and ``steps_<N>`` below it for a budget of the curve."""
+        folder = self.out / "eval" / model / str(seed)
+        return folder if steps is None else folder / f"steps_{steps}"
+
+    def evaluate(self, model: str, seed: int, folder: Path, steps: int | None = None) -> dict:
+        """Probe one model folder on the tasks file (``semisupcon evaluate``) and keep the results
+        (those of budget ``steps`` of the compute curve when given)."""
         from semisupcon_recipe.evaluation.probing import evaluate_encoder
 
-        self.runs.setdefault(model, {})[seed] = folder
-        result = evaluate_encoder(folder, self.tasks_file, self.out / "eval" / model / str(seed), cache=self.out / "features",
+        result = evaluate_encoder(folder, self.tasks_file, self.eval_folder(model, seed, steps), cache=self.out / "features",
                                   device=self.device, command=self.command)
+        return self.keep(model, seed, folder, result, steps)
+
+    def keep(self, model: str, seed: int, folder: Path, result: dict, steps: int | None = None) -> dict:
+        """Record one model folder's probe results (the latest budget's are the main table's)."""
+        self.runs.setdefault(model, {})[seed] = folder
         self.results.setdefault(model, {})[seed] = result
+        if steps is not None:
+            self.curve.setdefault(model, {}).setdefault(seed, {})[steps] = result
         return result
 
 
@@ -116,18 +131,56 @@ tasks:
 # Stages
 # ----------------------------------------------------------------------------------
 def pretrain_and_probe(run: DemoRun) -> None:
-    """Steps 2-3 for the pretrained models: every pair of every seed, each model probed when trained."""
-    from semisupcon_recipe.demo.models import check_pretraining_record, pretrain_models
+    """Steps 2-3 for the pretrained models: every pair of every seed, each model probed when trained
+    (with ``--budgets``: at every budget, see :func:`pretrain_and_probe_curve`)."""
+    from semisupcon_recipe.demo.models import check_pretraining_record, pretrain_models, refuse_overtrained
 
-    check_pretraining_record(run.settings, run.out / "models")
+    settings = run.settings
+    check_pretraining_record(settings, run.out / "models")
     for pair in run.pairs:
-        for seed in run.settings.seeds:
+        for seed in settings.seeds:
+            for model in pair:
+                refuse_overtrained(run.out / "models" / model / str(seed), settings.epochs * settings.batches_per_epoch)
+            if settings.budgets:
+                pretrain_and_probe_curve(run, pair, seed)
+                continue
             print(f"[2/5] pretraining {' and '.join(TITLES[model] for model in pair)}, seed {seed}"
                   f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if run.parallel else ''}", flush=True)
-            outputs = pretrain_models(run.settings, seed, run.manifests, run.out, run.device, run.parallel, pair)
+            outputs = pretrain_models(settings, seed, run.manifests, run.out, run.device, run.parallel, pair)
             for model in pair:
                 print(f"[3/5] probing {TITLES[model]}, seed {seed}", flush=True)
                 run.evaluate(model, seed, outputs[model])
+
+
+def pretrain_and_probe_curve(run: DemoRun, pair: tuple[str, str], seed: int) -> None:
+    """The compute curve of one pair and seed: pretrain to the smallest budget, probe, resume
+    the same run to the next budget, probe, and so on. Each budget's probes stay in
+    ``eval/<model>/<seed>/steps_<N>`` and are reused on a rerun (the run's checkpoint is then
+    past the smaller budgets)."""
+    import json
+
+    from semisupcon_recipe.demo.models import pretrain_models, refuse_overtrained
+    from semisupcon_recipe.demo.settings import budget_epochs
+
+    settings = run.settings
+    for epochs in budget_epochs(settings.budgets, settings.batches_per_epoch):
+        steps = epochs * settings.batches_per_epoch
+        folders = {model: run.out / "models" / model / str(seed) for model in pair}
+        done = {model: run.eval_folder(model, seed, steps) / "results.json" for model in pair}
+        for model in [model for model in pair if done[model].is_file()]:
+            print(f"[3/5] {TITLES[model]}, seed {seed}, {steps} steps: probed before ({done[model].parent})", flush=True)
+            run.keep(model, seed, folders[model], json.loads(done[model].read_text(encoding="utf-8")), steps)
+        missing = tuple(model for model in pair if not done[model].is_file())
+        if not missing:
+            continue
+        for model in missing:
+            refuse_overtrained(folders[model], steps)
+        print(f"[2/5] pretraining {' and '.join(TITLES[model] for model in missing)}, seed {seed}, to {steps} steps"
+              f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if run.parallel else ''}", flush=True)
+        outputs = pretrain_models(replace(settings, epochs=epochs), seed, run.manifests, run.out, run.device, run.parallel, missing)
+        for model in missing:
+            print(f"[3/5] probing {TITLES[model]}, seed {seed}, at {steps} steps", flush=True)
+            run.evaluate(model, seed, outputs[model], steps)
 
 
 def probe_baselines(run: DemoRun) -> list[str]:
@@ -212,8 +265,10 @@ def determinism_note(run: DemoRun) -> str:
 def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, seconds: float) -> str:
     """Step 5: plots, ``report.md`` and ``results.json``; returns the tables for the console."""
     from semisupcon_recipe.demo.models import pretraining_command, pretraining_overrides
-    from semisupcon_recipe.demo.plots import plot_embedding_map, plot_target_matrix, plot_training_curves
-    from semisupcon_recipe.demo.report import commands_block, diagnostics_table, results_section, score_rows, ssl_mix_section, write_report
+    from semisupcon_recipe.demo.plots import plot_compute_curve, plot_embedding_map, plot_target_matrix, plot_training_curves
+    from semisupcon_recipe.demo.report import (
+        commands_block, compute_curve_section, curve_rows, diagnostics_table, results_section, score_rows, ssl_mix_section, write_report,
+    )
 
     settings, out, first = run.settings, run.out, run.settings.seeds[0]
     print("[5/5] report", flush=True)
@@ -223,6 +278,11 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
         rows = score_rows(run.results, settings.seeds, models, pair)
         tables.append(results_section(rows, models, pair))
         table_rows.append(rows)
+    curve = {}
+    if settings.budgets:
+        curve = {"budgets": sorted(settings.budgets), "tables": [{"pair": list(pair), "rows": curve_rows(run.curve, settings.seeds, pair)}
+                                                                 for pair in run.pairs]}
+        plot_compute_curve(curve["tables"], out / "plots" / "compute_curve.png")
     diagnostics = supervision_diagnostics(run, [*baselines, *(model for pair in run.pairs for model in pair)])
     plot_training_curves({model: run.runs[model] for model in MODELS}, out / "plots" / "training_curves.png")
     labeled_manifest = Path(run.manifests[f"labeled_{SUPERVISED_LABEL}"])
@@ -234,12 +294,14 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
     commands = [pretraining_command(*pretraining_overrides(settings, model, seed, run.manifests, run.runs[model][seed]), run.device)
                 for pair in run.pairs for seed in settings.seeds for model in pair]
     sections = {
-        "results": tables[0], "ssl_mix": ssl_mix_section(tables[1:]), "diagnostics": diagnostics_table(diagnostics),
+        "results": tables[0], "ssl_mix": ssl_mix_section(tables[1:]), "compute_curve": compute_curve_section(curve),
+        "diagnostics": diagnostics_table(diagnostics),
         "robustness": robustness_md, "determinism": determinism_note(run),
         "commands": commands_block(out, settings, run.command, commands),
     }
     record = {"command": run.command, "table": table_rows[0], "ssl_mix_tables": table_rows[1:], "baselines": baselines,
-              "diagnostics": diagnostics, "determinism": sections["determinism"], "seconds": round(seconds, 1)}
+              "diagnostics": diagnostics, "determinism": sections["determinism"], "seconds": round(seconds, 1),
+              **({"compute_curve": curve} if curve else {})}
     write_report(out, settings, sections, record)
     return "\n".join(tables)
 
@@ -252,7 +314,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo_output", help="output folder (data, models, report); reused when rerun")
     parser.add_argument("--quick", action="store_true", help="a tiny run for tests (seconds, not minutes; numbers mean nothing)")
     parser.add_argument("--seeds", type=int, nargs="+", help="pretraining seeds (default 0 1 2)")
-    parser.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, help="pretraining epochs of --batches-per-epoch steps (default 6)")
+    budget.add_argument(
+        "--budgets", type=int, nargs="+", metavar="STEPS",
+        help="compute curve: pretrain to each of these optimizer step counts (whole epochs), resuming, and probe at each; "
+             "the main table is the largest budget's",
+    )
     parser.add_argument("--batches-per-epoch", type=int, help="optimizer steps per pretraining epoch (default 50)")
     parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 4800)")
     parser.add_argument("--labeled-share", type=float, help="b_s of SemiSupCon: labeled share of every batch (default 0.25)")
@@ -281,16 +349,21 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "label_control": args.label_control or None,
         "ssl_objective": args.ssl_objective,
     }
-    return replace(settings, **{name: value for name, value in chosen.items() if value is not None})
+    settings = replace(settings, **{name: value for name, value in chosen.items() if value is not None})
+    if args.budgets:  # the largest budget is the run's length: its pretrainings, diagnostics and commands are the main table's
+        epochs = budget_epochs(tuple(args.budgets), settings.batches_per_epoch)
+        settings = replace(settings, budgets=tuple(sorted(args.budgets)), epochs=epochs[-1])
+    return settings
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run the demo; returns the exit status (2, with the fix on stderr, when ``--out`` holds other settings)."""
+    """Run the demo; returns the exit status (2, with the fix on stderr, when ``--out`` holds other settings
+    or ``--budgets`` are not whole epochs)."""
     from semisupcon_recipe.demo.dataset import DatasetCacheError
 
     try:
         return run_demo(args)
-    except (DatasetCacheError, PretrainingCacheError) as error:
+    except (DatasetCacheError, PretrainingCacheError, BudgetError) as error:
         print(f"semisupcon demo: error: {error}", file=sys.stderr)
         return 2
 

@@ -48,6 +48,7 @@ class DemoSettings:
     batch_size: int = 32
     epochs: int = 6
     batches_per_epoch: int = 50
+    budgets: tuple[int, ...] = ()  # compute curve: optimizer steps to probe at (empty: only epochs x batches_per_epoch)
     corruptions: tuple[str, ...] = ("chain", "reverb")
     severities: tuple[int, ...] = (0, 2, 4)
     data_seed: int = 0
@@ -57,6 +58,36 @@ class DemoSettings:
     probe_max_iterations: int = 1000
     extra_overrides: dict = field(default_factory=dict)
     ssl_mix_overrides: dict = field(default_factory=dict)
+
+
+class BudgetError(ValueError):
+    """``--budgets`` that are not whole epochs of ``--batches-per-epoch`` steps."""
+
+
+def budget_epochs(budgets: tuple[int, ...], batches_per_epoch: int) -> tuple[int, ...]:
+    """Pretraining epochs of each compute-curve budget (optimizer steps), smallest first.
+
+    Example
+    -------
+    >>> budget_epochs((1000, 300, 3000), 50)
+    (6, 20, 60)
+    >>> try:
+    ...     budget_epochs((300, 1010), 50)
+    ... except BudgetError as error:
+    ...     print(error)
+    --budgets 1010: not a multiple of --batches-per-epoch 50 (budgets are whole epochs); pass e.g. 1000 or 1050, or another --batches-per-epoch
+    """
+    if not budgets or len(set(budgets)) != len(budgets) or min(budgets) <= 0:
+        raise BudgetError(f"--budgets {' '.join(map(str, budgets))}: pass distinct positive optimizer step counts")
+    for steps in sorted(budgets):
+        if steps % batches_per_epoch:
+            below = steps // batches_per_epoch * batches_per_epoch
+            nearest = f"{below} or {below + batches_per_epoch}" if below else str(batches_per_epoch)
+            raise BudgetError(
+                f"--budgets {steps}: not a multiple of --batches-per-epoch {batches_per_epoch} (budgets are whole epochs); "
+                f"pass e.g. {nearest}, or another --batches-per-epoch"
+            )
+    return tuple(steps // batches_per_epoch for steps in sorted(budgets))
 
 
 # The settings a finished pretraining depends on (epochs excluded: more epochs resume).
