@@ -66,6 +66,8 @@ def plot_compute_curve(tables: list[dict], path: Path) -> Path:
                               yerr=[100 * row[model]["std"] for row in rows], marker="o", capsize=3, label=TITLES[model])
         supervised = " (supervised)" if rows[0]["supervised"] else ""
         axis.set(title=f"{task}{supervised}", xlabel="optimizer steps", ylabel=f"{rows[0]['metric']} (%)", xscale="log")
+        axis.set_xticks([row["steps"] for row in rows], [str(row["steps"]) for row in rows])
+        axis.minorticks_off()
     axes[0][0].legend(fontsize=7)
     figure.suptitle("Probe score vs pretraining steps (mean ± std over seeds)")
     figure.tight_layout()

@@ -195,9 +195,9 @@ def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_
         f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S",
     ]
     if settings.budgets:
-        epochs = " ".join(str(steps // settings.batches_per_epoch) for steps in sorted(settings.budgets))
+        epochs = ", then ".join(str(steps // settings.batches_per_epoch) for steps in sorted(settings.budgets))
         probes = [
-            f"# --budgets: each pretraining above first runs with --number_of_epochs= {epochs} in turn (the same folder: "
+            f"# --budgets: each pretraining above runs with --number_of_epochs={epochs} (the same folder: "
             "more epochs resume), probed after each; MODEL: a pretrained model, S: seed, N: optimizer steps reached",
             f"semisupcon evaluate --model {out}/models/MODEL/S --tasks {out}/tasks.yaml --out {out}/eval/MODEL/S/steps_N",
             "# RANDOM: random (the encoder at initialisation, written by the demo)",
