@@ -27,6 +27,7 @@ checkpoints) and the extracted features.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -157,10 +158,7 @@ def pretrain_and_probe_curve(run: DemoRun, pair: tuple[str, str], seed: int) -> 
     the same run to the next budget, probe, and so on. Each budget's probes stay in
     ``eval/<model>/<seed>/steps_<N>`` and are reused on a rerun (the run's checkpoint is then
     past the smaller budgets)."""
-    import json
-
     from semisupcon_recipe.demo.models import pretrain_models, refuse_overtrained
-    from semisupcon_recipe.demo.settings import budget_epochs
 
     settings = run.settings
     for epochs in budget_epochs(settings.budgets, settings.batches_per_epoch):
