@@ -241,10 +241,17 @@ class SemiSupConBrain(sb.Brain):
         super()._save_intra_epoch_ckpt()
 
     def on_stage_start(self, stage: sb.Stage, epoch: int | None = None) -> None:
-        """Reset the statistics (unless resuming this epoch); point the training views at this epoch."""
+        """Reset the statistics and the step count (unless resuming this epoch); point the training views at this epoch.
+
+        The step count matters for a run resumed with more epochs: its end-of-epoch checkpoint
+        recorded the last epoch's count, and the next epoch must draw its augmentations
+        from steps 1, 2, ... as an uninterrupted run does.
+        """
         statistics = self.statistics[stage]
         if not (stage == sb.Stage.TRAIN and statistics.epoch == epoch and not statistics.finished):
             statistics.reset(epoch)
+            if stage == sb.Stage.TRAIN:
+                self.step = 0
         if stage == sb.Stage.TRAIN and epoch is not None:
             self.hparams.train_epoch_seed.epoch = epoch
 

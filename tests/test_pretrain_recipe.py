@@ -137,6 +137,17 @@ def test_killed_run_resumes_from_the_same_step_and_logs_the_whole_epoch(manifest
         assert float(actual[key]) == pytest.approx(float(value), abs=1e-3), f"{key} of the resumed epoch"
 
 
+def test_run_resumed_with_more_epochs_ends_with_the_weights_of_a_run_started_with_them(manifests, tmp_path):
+    schedule = ["--batches_per_epoch=2", "--log_interval=1"]
+    run(command(manifests, tmp_path / "straight", "--number_of_epochs=2", *schedule))
+    run(command(manifests, tmp_path / "resumed", "--number_of_epochs=1", *schedule))
+    run(command(manifests, tmp_path / "resumed", "--number_of_epochs=2", *schedule))
+    expected, actual = final_encoder(tmp_path / "straight"), final_encoder(tmp_path / "resumed")
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=1e-6, msg=f"{name} differs after resuming")
+    assert epoch_line(tmp_path / "resumed", 2)["train loss"] == epoch_line(tmp_path / "straight", 2)["train loss"]
+
+
 def first_step_loss(output):
     return float(re.search(r"optimizer step 1: loss ([\d.]+)", (Path(output) / "log.txt").read_text()).group(1))
 
