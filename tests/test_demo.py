@@ -84,6 +84,7 @@ def test_quick_demo_writes_a_well_formed_report(tmp_path):
 
     # The report's pretraining command reproduces the demo's model (another output folder, same weights).
     (printed,) = [line for line in report.splitlines() if "train.py" in line and "/models/ssl/0" in line]
+    assert (out / "models" / "ssl" / "0" / "command.txt").read_text().splitlines() == [printed]  # the run records it too
     words = shlex.split(printed)
     environment = dict(os.environ, **dict(word.split("=", 1) for word in words[: words.index("python")]))
     words = words[words.index("python"):]

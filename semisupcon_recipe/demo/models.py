@@ -86,7 +86,7 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
         hparams = load_hyperpyyaml(stream, overrides)
     run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": True}
     try:
-        run_pretraining(str(yaml_file), run_opts, overrides, hparams)
+        run_pretraining(str(yaml_file), run_opts, overrides, hparams, command=pretraining_command(yaml_file, overrides, device))
     finally:
         torch.set_num_threads(threads)
     return output
