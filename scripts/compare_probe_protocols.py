@@ -33,7 +33,7 @@ from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
 from semisupcon_recipe.cli_options import default_device
 from semisupcon_recipe.evaluation.probing import probe_data, task_data
 from semisupcon_recipe.evaluation.tasks import load_tasks_file, parse_settings
-from semisupcon_recipe.probe import write_json
+from semisupcon_recipe.files import write_json
 from semisupcon_recipe.probe_tuning import logistic_regression_reference
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ flushed to disk, then renamed over it. A kill mid-write leaves at most a hidden
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
@@ -72,3 +73,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     '{"seed": 1}'
     """
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """Write ``data`` as JSON (``indent=1``, non-JSON values as ``str``) into ``path``
+    atomically, creating its folder: how results and reports are written.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "run" / "r.json"
+    >>> write_json(path, {"a": 1}); json.loads(path.read_text())
+    {'a': 1}
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))

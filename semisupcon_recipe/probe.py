@@ -1,12 +1,12 @@
-"""A probe on frozen features: its head, its loss, the settings of one run, its results file.
+"""A probe on frozen features: its head, its loss, the settings of one run.
 
 The downstream protocol (METHOD.md section 9) trains a linear or one-hidden-layer MLP
 head (:class:`ProbeHead`) on the cached chunk embeddings of a frozen encoder. The
 probe modules, lowest first:
 
 - :mod:`semisupcon_recipe.probe` (this one): the head, the loss by task kind,
-  :class:`ProbeRun` (the settings every training protocol receives) and
-  :func:`write_json` (how both protocols write ``results.json``).
+  :class:`ProbeRun` (the settings every training protocol receives); both protocols
+  write ``results.json`` with :func:`semisupcon_recipe.files.write_json`.
 - :mod:`semisupcon_recipe.probe_data`: cached features and manifest labels ->
   the tensors a probe trains and is scored on.
 - :mod:`semisupcon_recipe.probe_brain`: the paper protocol (a SpeechBrain Brain,
@@ -19,7 +19,6 @@ probe modules, lowest first:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -27,7 +26,6 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from semisupcon_recipe.files import atomic_write_text
 from semisupcon_recipe.metrics import METRICS_BY_KIND
 
 
@@ -129,18 +127,3 @@ class ProbeRun:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_folder", Path(self.output_folder))
-
-
-def write_json(path: str | Path, data: object) -> None:
-    """Write JSON atomically (:func:`semisupcon_recipe.files.atomic_write_text`), creating the folder.
-
-    Example
-    -------
-    >>> import tempfile
-    >>> path = Path(tempfile.mkdtemp()) / "run" / "r.json"
-    >>> write_json(path, {"a": 1}); json.loads(path.read_text())
-    {'a': 1}
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(data, indent=1, default=str))

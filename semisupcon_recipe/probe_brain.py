@@ -26,7 +26,8 @@ from speechbrain.utils.epoch_loop import EpochCounter
 from torch import nn
 
 from semisupcon_recipe.metrics import compute_metrics
-from semisupcon_recipe.probe import ProbeRun, probe_loss, write_json
+from semisupcon_recipe.files import write_json
+from semisupcon_recipe.probe import ProbeRun, probe_loss
 from semisupcon_recipe.probe_data import ProbeData
 
 logger = logging.getLogger(__name__)

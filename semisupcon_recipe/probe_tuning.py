@@ -36,7 +36,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from semisupcon_recipe.metrics import compute_metrics
-from semisupcon_recipe.probe import ProbeRun, probe_loss, write_json
+from semisupcon_recipe.files import write_json
+from semisupcon_recipe.probe import ProbeRun, probe_loss
 from semisupcon_recipe.probe_data import ProbeData
 
 GRID_FIELDS = ("weight_decay",)

@@ -180,7 +180,7 @@ def evaluate_encoder(
         The content of ``results.json``.
     """
     from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
-    from semisupcon_recipe.probe import write_json
+    from semisupcon_recipe.files import write_json
 
     out = Path(out)
     settings, tasks = load_tasks_file(tasks_file)

@@ -166,7 +166,7 @@ def robustness(
         The content of ``robustness.json``.
     """
     from semisupcon_recipe.checkpoints import load_encoder_from_checkpoint
-    from semisupcon_recipe.probe import write_json
+    from semisupcon_recipe.files import write_json
 
     settings, tasks = load_tasks_file(tasks_file)
     task = pick_task(tasks, task_name, tasks_file)
