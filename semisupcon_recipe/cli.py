@@ -41,7 +41,7 @@ class Subcommand:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "demo": Subcommand("semisupcon_recipe.demo.run",
-                       "the whole method end to end on built-in synthesized music, with a report"),
+                       "the whole method end to end on built-in synthesized music, with a report", run="run_demo"),
     "export": Subcommand("semisupcon_recipe.interop.export",
                          "turn a pretraining checkpoint into a self-contained inference folder",
                          logs_in_out=False),  # a model folder holds the model only

@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import speechbrain as sb
-
 LOG_CONFIG = str(Path(__file__).with_name("run_logging.yaml"))
 LOG_FILE = "log.txt"
 COMMAND_FILE = "command.txt"
@@ -114,7 +112,9 @@ def setup_run_logging(folder: str | Path, verbose: bool = False, command: str | 
     overrides: dict = {"handlers": {"file_handler": {"filename": str(log_file)}}}
     if verbose:
         overrides["handlers"]["console"] = {"filters": []}
-    sb.utils.logger.setup_logging(LOG_CONFIG, overrides)
+    from speechbrain.utils.logger import setup_logging  # here: the torch-free command line imports STAGE_LOGGER
+
+    setup_logging(LOG_CONFIG, overrides)
     record_command_line(folder, command)
     return log_file
 

@@ -46,6 +46,7 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from semisupcon_recipe.cli_options import UsageError
 from semisupcon_recipe.demo.synth import SynthConfig, synthesize_clip
 from semisupcon_recipe.files import atomic_path, atomic_write_text
 from semisupcon_recipe.manifest import SPLITS, read_manifest, write_manifest
@@ -64,8 +65,8 @@ RECORD_NAME = "dataset.json"
 PRODUCTION_COLUMNS = ("peak_level_db", "room_size", "reverb_wet", "hiss_snr_db", "hum_hz")
 
 
-class DatasetCacheError(RuntimeError):
-    """A dataset folder holds a dataset made with other parameters; names the fix."""
+class DatasetCacheError(UsageError):
+    """A dataset folder holds a dataset made with other parameters; names the fix (exit status 2)."""
 
 
 def generate_dataset(

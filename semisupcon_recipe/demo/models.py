@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from semisupcon_recipe.cli_options import UsageError
 from semisupcon_recipe.demo.settings import (
     BESTRQ_YAML, CONTROL_MANIFEST, MODELS, PRETRAIN_YAML, PRETRAINING_SETTINGS, SUPERVISED_LABEL, SUPERVISED_MODELS,
     DemoSettings,
@@ -169,8 +170,8 @@ def clip_id_labels(manifest: Path, path: Path) -> Path:
     return path
 
 
-class PretrainingCacheError(ValueError):
-    """``--out`` holds pretrainings made with other settings."""
+class PretrainingCacheError(UsageError):
+    """``--out`` holds pretrainings made with other settings (exit status 2)."""
 
 
 def check_pretraining_record(settings: DemoSettings, models_folder: Path) -> None:

@@ -31,19 +31,20 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 from semisupcon_recipe.cli_options import add_device_argument
-from semisupcon_recipe.demo.models import PretrainingCacheError
 from semisupcon_recipe.demo.settings import (
     CONTROL_MANIFEST, HANDCRAFTED, LABELED_CLIPS_TASK, MODELS, PROBE_LABELS, QUICK, RANDOM_INIT, SSL_MIX_MODELS, SUPERVISED_LABEL, TITLES,
-    BudgetError, DemoSettings, budget_epochs,
+    DemoSettings, budget_epochs,
 )
+from semisupcon_recipe.run_logging import STAGE_LOGGER
 
 logger = logging.getLogger(__name__)
+stages = logging.getLogger(STAGE_LOGGER)  # one line per stage, on the console and in log.txt
 
 
 @dataclass
@@ -131,6 +132,12 @@ tasks:
 # ----------------------------------------------------------------------------------
 # Stages
 # ----------------------------------------------------------------------------------
+def announce_pretraining(run: DemoRun, models: Sequence[str], seed: int, budget: str = "") -> None:
+    """The console line of step 2 for ``models`` of one seed (``budget``: ", to N steps" on the curve)."""
+    where = " (in parallel; progress in models/<model>/<seed>/log.txt)" if run.parallel else ""
+    stages.info(f"[2/5] pretraining {' and '.join(TITLES[model] for model in models)}, seed {seed}{budget}{where}")
+
+
 def pretrain_and_probe(run: DemoRun) -> None:
     """Steps 2-3 for the pretrained models: every pair of every seed, each model probed when trained
     (with ``--budgets``: at every budget, see :func:`pretrain_and_probe_curve`)."""
@@ -145,11 +152,10 @@ def pretrain_and_probe(run: DemoRun) -> None:
             if settings.budgets:
                 pretrain_and_probe_curve(run, pair, seed)
                 continue
-            print(f"[2/5] pretraining {' and '.join(TITLES[model] for model in pair)}, seed {seed}"
-                  f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if run.parallel else ''}", flush=True)
+            announce_pretraining(run, pair, seed)
             outputs = pretrain_models(settings, seed, run.manifests, run.out, run.device, run.parallel, pair)
             for model in pair:
-                print(f"[3/5] probing {TITLES[model]}, seed {seed}", flush=True)
+                stages.info(f"[3/5] probing {TITLES[model]}, seed {seed}")
                 run.evaluate(model, seed, outputs[model])
 
 
@@ -166,18 +172,17 @@ def pretrain_and_probe_curve(run: DemoRun, pair: tuple[str, str], seed: int) -> 
         folders = {model: run.out / "models" / model / str(seed) for model in pair}
         done = {model: run.eval_folder(model, seed, steps) / "results.json" for model in pair}
         for model in [model for model in pair if done[model].is_file()]:
-            print(f"[3/5] {TITLES[model]}, seed {seed}, {steps} steps: probed before ({done[model].parent})", flush=True)
+            stages.info(f"[3/5] {TITLES[model]}, seed {seed}, {steps} steps: probed before ({done[model].parent})")
             run.keep(model, seed, folders[model], json.loads(done[model].read_text(encoding="utf-8")), steps)
         missing = tuple(model for model in pair if not done[model].is_file())
         if not missing:
             continue
         for model in missing:
             refuse_overtrained(folders[model], steps)
-        print(f"[2/5] pretraining {' and '.join(TITLES[model] for model in missing)}, seed {seed}, to {steps} steps"
-              f"{' (in parallel; progress in models/<model>/<seed>/log.txt)' if run.parallel else ''}", flush=True)
+        announce_pretraining(run, missing, seed, f", to {steps} steps")
         outputs = pretrain_models(replace(settings, epochs=epochs), seed, run.manifests, run.out, run.device, run.parallel, missing)
         for model in missing:
-            print(f"[3/5] probing {TITLES[model]}, seed {seed}, at {steps} steps", flush=True)
+            stages.info(f"[3/5] probing {TITLES[model]}, seed {seed}, at {steps} steps")
             run.evaluate(model, seed, outputs[model], steps)
 
 
@@ -190,7 +195,7 @@ def probe_baselines(run: DemoRun) -> list[str]:
 
     first = run.settings.seeds[0]
     spec = yaml.safe_load((run.runs["ssl"][first] / SPEC_FILE).read_text(encoding="utf-8"))
-    print(f"[3/5] probing {TITLES[HANDCRAFTED]}", flush=True)
+    stages.info(f"[3/5] probing {TITLES[HANDCRAFTED]}")
     folder = handcrafted_model(run.out / "models" / HANDCRAFTED, spec["sample_rate"], spec["clip_len"])
     result = run.evaluate(HANDCRAFTED, first, folder)
     run.results[HANDCRAFTED].update(dict.fromkeys(run.settings.seeds, result))  # no training: the same for every seed
@@ -200,7 +205,7 @@ def probe_baselines(run: DemoRun) -> list[str]:
         random = RANDOM_INIT[ssl_model]
         baselines.append(random)
         for seed in run.settings.seeds:
-            print(f"[3/5] probing {TITLES[random]}, seed {seed}", flush=True)
+            stages.info(f"[3/5] probing {TITLES[random]}, seed {seed}")
             run.evaluate(random, seed, random_init_model(run.settings, ssl_model, seed, run.manifests, run.out / "models" / random / str(seed)))
     return baselines
 
@@ -209,7 +214,7 @@ def robustness_markdown(run: DemoRun) -> str:
     """Step 4: the key probe of the first seed's pair under corruptions; the markdown for the report."""
     from semisupcon_recipe.evaluation.robustness import robustness
 
-    print("[4/5] robustness of the key probe", flush=True)
+    stages.info("[4/5] robustness of the key probe")
     first = run.settings.seeds[0]
     robustness(
         [run.runs[model][first] for model in MODELS], run.tasks_file, run.settings.corruptions, run.settings.severities,
@@ -269,7 +274,7 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
     )
 
     settings, out, first = run.settings, run.out, run.settings.seeds[0]
-    print("[5/5] report", flush=True)
+    stages.info("[5/5] report")
     tables, table_rows = [], []
     for pair in run.pairs:
         models = [HANDCRAFTED, RANDOM_INIT[pair[0]], *pair]
@@ -354,20 +359,10 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
     return settings
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the demo; returns the exit status (2, with the fix on stderr, when ``--out`` holds other settings
-    or ``--budgets`` are not whole epochs)."""
-    from semisupcon_recipe.demo.dataset import DatasetCacheError
-
-    try:
-        return run_demo(args)
-    except (DatasetCacheError, PretrainingCacheError, BudgetError) as error:
-        print(f"semisupcon demo: error: {error}", file=sys.stderr)
-        return 2
-
-
 def run_demo(args: argparse.Namespace) -> int:
-    """The demo's five steps (see the module docstring); returns 0."""
+    """The demo's five steps (see the module docstring); returns 0. A folder holding other
+    settings, or ``--budgets`` that are not whole epochs, raise a
+    :class:`~semisupcon_recipe.cli_options.UsageError` (exit status 2 in :func:`semisupcon_recipe.cli.main`)."""
     from semisupcon_recipe.demo.models import fix_threads
 
     start = time.time()
@@ -379,7 +374,7 @@ def run_demo(args: argparse.Namespace) -> int:
     run.pairs = [tuple(MODELS)] + ([tuple(SSL_MIX_MODELS[settings.ssl_objective])] if settings.ssl_objective else [])
     (run.out / "plots").mkdir(parents=True, exist_ok=True)
 
-    print(f"[1/5] data -> {run.out / 'data'}", flush=True)
+    stages.info(f"[1/5] data -> {run.out / 'data'}")
     run.manifests = generate_data(settings, run.out / "data")
     run.tasks_file = write_tasks_file(run.manifests, run.out / "tasks.yaml", run.settings)
     pretrain_and_probe(run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from semisupcon_recipe.cli_options import UsageError
+
 PRETRAIN_YAML = Path(__file__).with_name("pretrain.yaml")
 BESTRQ_YAML = Path(__file__).with_name("pretrain_bestrq.yaml")
 MODELS = {"ssl": "SSL-only", "semisupcon": "SemiSupCon"}
@@ -60,8 +62,8 @@ class DemoSettings:
     ssl_mix_overrides: dict = field(default_factory=dict)
 
 
-class BudgetError(ValueError):
-    """``--budgets`` that are not whole epochs of ``--batches-per-epoch`` steps."""
+class BudgetError(UsageError):
+    """``--budgets`` that are not whole epochs of ``--batches-per-epoch`` steps (exit status 2)."""
 
 
 def budget_epochs(budgets: tuple[int, ...], batches_per_epoch: int) -> tuple[int, ...]:
