@@ -144,6 +144,7 @@ class PretrainingData:
     dataset: DynamicItemDataset
     labeled_indices: list[int]
     unlabeled_indices: list[int]
+    labeled_labels: list[torch.Tensor]  # encoded labels, in the order of labeled_indices
     vocabulary: LabelVocabulary
     too_short: list[str]
 
@@ -238,6 +239,7 @@ def pretraining_datasets(
         dataset=dataset,
         labeled_indices=[i for i, item_id in enumerate(order) if rows[item_id]["labels"]],
         unlabeled_indices=[i for i, item_id in enumerate(order) if not rows[item_id]["labels"]],
+        labeled_labels=[vocabulary.encode(rows[item_id]["labels"], where=item_id) for item_id in order if rows[item_id]["labels"]],
         vocabulary=vocabulary,
         too_short=too_short,
     )

@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 
 import speechbrain as sb
+import torch
 from speechbrain.dataio.dataloader import make_dataloader
 from torch.utils.data import DataLoader
 
 from semisupcon_recipe.brains import SemiSupConBrain
 from semisupcon_recipe.checkpoints import VerifiedCheckpointer
-from semisupcon_recipe.data import collate_views, pretraining_datasets
+from semisupcon_recipe.data import PretrainingData, collate_views, pretraining_datasets
 from semisupcon_recipe.distributed import main_process_first, rank_and_world_size
 from semisupcon_recipe.encoder_spec import write_encoder_spec
 from semisupcon_recipe.run_logging import LOG_CONFIG, LOG_FILE, STAGE_LOGGER, record_command_line, restored_logging
-from semisupcon_recipe.sampling import MixedLabelBatchSampler
+from semisupcon_recipe.sampling import LABELED_SAMPLINGS, MixedLabelBatchSampler, positive_partners
 from semisupcon_recipe.settings_record import describe_differences, read_record, write_record
 
+logger = logging.getLogger(__name__)
 stages = logging.getLogger(STAGE_LOGGER)
 
 SETTINGS_RECORD = "method_settings.json"
@@ -38,6 +40,11 @@ RERUN_SETTINGS = (
     "number_of_epochs", "num_workers", "pin_memory", "log_interval", "checkpoints_to_keep", "train_log",
     "compile", "compile_module_keys",  # speed only: a rerun may switch torch.compile on or off
 )
+
+
+# Method settings added to the yaml after runs were recorded, with the value that gives
+# the behaviour of those runs: a record without the key resumes with that value.
+SETTINGS_ADDED_LATER = {"labeled_sampling": "uniform"}
 
 
 class OutputFolderError(RuntimeError):
@@ -83,6 +90,10 @@ def check_method_settings(output_folder: str | Path, settings: Mapping, save_fol
     ... except OutputFolderError as error:
     ...     print(str(error).split("(")[1].split(")")[0])
     labeled_data_fraction: 0.05 there, 0.5 asked
+
+    A record made before ``labeled_sampling`` existed resumes with ``uniform``, which is what it did:
+
+    >>> check_method_settings(folder, {"labeled_data_fraction": 0.05, "labeled_sampling": "uniform"}, folder / "save")
     """
     output_folder = Path(output_folder)
     record = output_folder / SETTINGS_RECORD
@@ -96,6 +107,7 @@ def check_method_settings(output_folder: str | Path, settings: Mapping, save_fol
             )
         write_record(record, settings)
         return
+    found = {**{key: value for key, value in SETTINGS_ADDED_LATER.items() if key in settings}, **found}
     details = describe_differences(found, settings)
     if details:
         raise OutputFolderError(
@@ -163,6 +175,9 @@ def dataio_prep(hparams: Mapping) -> PretrainingLoaders:
     if hparams.get("labeled_shards") or hparams.get("unlabeled_shards"):
         from semisupcon_recipe.shards import shard_loader
 
+        if hparams.get("labeled_sampling", "uniform") != "uniform":
+            raise ValueError("labeled_sampling: pairs needs the manifests (shards are streamed in order); set it to uniform")
+
         train, train_sampler = shard_loader(hparams, rank, world_size), None
     else:
         train, train_sampler = _manifest_loader(hparams, "train", rank, world_size)
@@ -203,6 +218,7 @@ def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -
         batches_per_epoch=hparams["batches_per_epoch"] if stage == "train" else hparams["valid_batches"],
         num_replicas=world_size,
         rank=rank,
+        labeled_partners=_labeled_partners(hparams, data) if stage == "train" else None,
     )
     loader = make_dataloader(
         data.dataset,
@@ -212,6 +228,23 @@ def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -
         pin_memory=hparams["pin_memory"],
     )
     return loader, sampler
+
+
+def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[list[int]] | None:
+    """Each labeled clip's positives under the objective's label similarity, for ``labeled_sampling: pairs``."""
+    sampling = hparams.get("labeled_sampling", "uniform")  # yaml written before the option: uniform
+    if sampling not in LABELED_SAMPLINGS:
+        raise ValueError(f"labeled_sampling: {sampling!r} is not one of {LABELED_SAMPLINGS}")
+    if sampling == "uniform" or not data.labeled_labels:
+        return None
+    similarity = getattr(hparams.get("loss"), "label_similarity", None)
+    if similarity is None:
+        raise ValueError("labeled_sampling: pairs needs the yaml's `loss` to be a SemiSupConLoss (its label similarity picks the pairs)")
+    labels = torch.stack(data.labeled_labels)  # (L,) or (L, C)
+    partners = positive_partners(similarity(labels, labels).numpy())  # (L, L) similarity -> L lists
+    alone = sum(not row for row in partners)
+    logger.info("labeled_sampling: pairs; %d of %d labeled clips have no positive to pair with", alone, len(partners))
+    return partners
 
 
 def run_pretraining(

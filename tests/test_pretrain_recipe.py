@@ -214,3 +214,20 @@ def test_a_wholly_unreadable_pool_stops_the_run(manifests, tmp_path, pool):
 def test_a_batch_without_any_labeled_clip_is_refused_up_front(manifests, tmp_path):
     error = refused(command(manifests, tmp_path / "run", "--batch_size=1", "--labeled_share=0.5"))
     assert "floor(1 * 0.5) = 0 labeled clips per batch" in error and "batch_size to at least 2" in error
+
+
+def test_pair_sampling_gives_every_labeled_view_label_positives_and_is_a_recorded_method_setting(manifests, tmp_path):
+    output = tmp_path / "run"
+    args = ("--labeled_share=0.5", "--number_of_epochs=1", "--batches_per_epoch=3", "--log_interval=1")
+    run(command(manifests, output, "--labeled_sampling=pairs", *args))
+    # 4 labeled clips per batch of 8 in two pairs (4 classes of 4 clips): each labeled view
+    # has at least the 2 views of its partner, so at least 1 per view over all 16 views.
+    assert float(re.search(r"train positives_label: ([\d.e+-]+)", (output / "train_log.txt").read_text()).group(1)) >= 1.0
+    assert "0 of 16 labeled clips have no positive to pair with" in (output / "log.txt").read_text()
+    error = refused(command(manifests, output, "--labeled_sampling=uniform", *args))
+    assert "labeled_sampling: 'pairs' there, 'uniform' asked" in error
+
+
+def test_an_unknown_labeled_sampling_is_refused(manifests, tmp_path):
+    error = refused(command(manifests, tmp_path / "run", "--labeled_sampling=balanced", "--number_of_epochs=1"))
+    assert "labeled_sampling: 'balanced' is not one of ('uniform', 'pairs')" in error

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from semisupcon_recipe.sampling import MixedLabelBatchSampler, select_labeled_subset
+from semisupcon_recipe.sampling import MixedLabelBatchSampler, positive_partners, select_labeled_subset
 
 LABELED = list(range(10))
 UNLABELED = list(range(10, 100))
@@ -88,3 +88,44 @@ def test_p_s_bounds():
 def test_a_labeled_share_that_rounds_to_no_labeled_clip_is_refused_with_the_fix(batch_size, share):
     with pytest.raises(ValueError, match=rf"floor\({batch_size} \* {share}\) = 0 labeled clips.*batch_size to at least {math.ceil(1 / share)}"):
         MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=batch_size, labeled_share=share, seed=0)
+
+
+def test_pairs_open_every_batch_with_a_positive_pair_and_leave_at_most_the_last_clip_alone():
+    classes = [i % 3 for i in LABELED]  # 10 labeled clips, 3 classes
+    partners = positive_partners([[a == b for b in classes] for a in classes])
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, seed=0, labeled_partners=partners)
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            labeled = batch[:4]
+            assert len(set(batch)) == len(batch) and all(index in LABELED for index in labeled)
+            assert classes[labeled[0]] == classes[labeled[1]]
+            # An anchor whose class is all in the batch already is followed by the next anchor,
+            # which may end the batch without its partner.
+            assert sum(any(classes[a] == classes[b] for b in labeled if b != a) for a in labeled) >= 3
+
+
+def test_pairs_keep_every_labeled_clip_in_use_and_fall_back_without_a_positive():
+    classes = [0, 0, 0, 0, 1, 1, 1, 1, 2, 3]  # clips 8 and 9 have no positive
+    partners = positive_partners([[a == b for b in classes] for a in classes])
+    sampler = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, seed=0, labeled_partners=partners)
+    drawn = [index for batch in sampler for index in batch if index in LABELED]
+    assert set(drawn) == set(LABELED)  # the anchors cycle through the whole pool
+    assert len(drawn) == 4 * len(sampler)
+
+
+def test_pairs_split_over_ranks_like_the_single_process_global_batch():
+    partners = positive_partners([[a % 2 == b % 2 for b in LABELED] for a in LABELED])
+    single = MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, seed=0, labeled_partners=partners)
+    ranks = [
+        MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=4, labeled_share=0.5, seed=0, num_replicas=2, rank=r, labeled_partners=partners)
+        for r in (0, 1)
+    ]
+    for global_batch, part0, part1 in zip(single, *ranks):
+        assert sorted(part0 + part1) == sorted(global_batch)
+        assert part0[0] % 2 == part0[1] % 2 and part1[0] % 2 == part1[1] % 2  # a pair stays on one rank
+
+
+def test_partners_of_another_length_than_the_labeled_pool_are_refused():
+    with pytest.raises(ValueError, match="labeled_partners has 2 entries for 10 labeled clips"):
+        MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, labeled_partners=[[1], [0]])
