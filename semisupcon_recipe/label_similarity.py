@@ -41,6 +41,10 @@ class LabelSimilarity:
     similarity : callable, optional
         ``similarity(labels_a, labels_b) -> (Va, Vb)`` in [0, 1]; only with
         ``supervision="callable"``. It only ever sees labels of labeled views.
+    weight : float
+        Scale in (0, 1] of every label similarity: the weight of a label-derived
+        positive relative to a same-clip one (1: the paper's target matrix; lower
+        values pull clips that only share labels less close).
 
     Example
     -------
@@ -51,6 +55,8 @@ class LabelSimilarity:
             [0., 0., 1.]])
     >>> LabelSimilarity("multilabel", "dice")(tags, tags)[0]
     tensor([1.0000, 0.6667, 0.0000])
+    >>> LabelSimilarity("multilabel", weight=0.5)(tags, tags)[0]
+    tensor([0.5000, 0.5000, 0.0000])
     """
 
     supervision: str = "multilabel"
@@ -58,6 +64,7 @@ class LabelSimilarity:
     threshold: float = 1
     radius: float = 0.5
     similarity: Optional[SimilarityFn] = None
+    weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.supervision not in SUPERVISIONS:
@@ -68,6 +75,8 @@ class LabelSimilarity:
             )
         if not self.threshold > 0:
             raise ValueError(f"threshold must be a positive number of shared tags, got {self.threshold}")
+        if not 0 < self.weight <= 1:
+            raise ValueError(f"label_weight must lie in (0, 1], got {self.weight}")
         if not self.radius >= 0:
             raise ValueError(f"radius must be >= 0, got {self.radius}")
         if (self.supervision == "callable") != (self.similarity is not None):
@@ -129,7 +138,11 @@ class LabelSimilarity:
             raise ValueError("multilabel labels must be multi-hot (only 0 and 1) on labeled views")
 
     def __call__(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
-        """Similarity ``(Va, Vb)`` between labels ``(Va, ...)`` and ``(Vb, ...)``."""
+        """Similarity ``(Va, Vb)`` between labels ``(Va, ...)`` and ``(Vb, ...)``, times ``weight``."""
+        similarity = self._unweighted(labels_a, labels_b)  # (Va, Vb) in [0, 1]
+        return similarity if self.weight == 1 else self.weight * similarity
+
+    def _unweighted(self, labels_a: torch.Tensor, labels_b: torch.Tensor) -> torch.Tensor:
         if self.supervision == "multiclass":
             return (labels_a[:, None] == labels_b[None, :]).float()  # (Va, Vb)
         if self.supervision == "multilabel":

@@ -124,11 +124,13 @@ def target_matrix(
     threshold: float = 1,
     radius: float = 0.5,
     similarity: Optional[SimilarityFn] = None,
+    label_weight: float = 1.0,
 ) -> torch.Tensor:
     """Target matrix ``M`` (V, V) of a batch: positive weights in [0, 1], diagonal 0.
 
     ``M_uv`` is 1 when views u and v come from the same clip, ``sim(y_u, y_v)`` when both
-    are labeled (see :class:`LabelSimilarity`), else 0. Rows need not be ordered.
+    are labeled (see :class:`LabelSimilarity`; times ``label_weight``), else 0. Rows need
+    not be ordered.
 
     Parameters
     ----------
@@ -139,8 +141,8 @@ def target_matrix(
         ``None`` when no view is labeled.
     labeled_mask : torch.Tensor
         Bool ``(V,)``, True where the view's label is known.
-    supervision, multilabel_similarity, threshold, radius, similarity
-        See :class:`LabelSimilarity`.
+    supervision, multilabel_similarity, threshold, radius, similarity, label_weight
+        See :class:`LabelSimilarity` (``label_weight`` is its ``weight``).
 
     Returns
     -------
@@ -160,7 +162,7 @@ def target_matrix(
             [0., 0., 0., 0., 0., 1.],
             [0., 0., 0., 0., 1., 0.]])
     """
-    label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
+    label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity, label_weight)
     check_views(clip_ids, labels, labeled_mask)
     label_similarity.check(labels, labeled_mask)
     return _target_block(clip_ids, labels, labeled_mask, clip_ids, labels, labeled_mask, 0, label_similarity)
@@ -238,8 +240,8 @@ class SemiSupConLoss(torch.nn.Module):
     ----------
     temperature : float
         Softmax temperature tau (> 0) of the cosine similarities.
-    supervision, multilabel_similarity, threshold, radius, similarity
-        How labels make positives, see :class:`LabelSimilarity`.
+    supervision, multilabel_similarity, threshold, radius, similarity, label_weight
+        How labels make positives, see :class:`LabelSimilarity` (``label_weight`` is its ``weight``).
     gather_across_devices : bool
         Under ``torch.distributed`` with several ranks, compare the local anchors with
         the views of every rank (see :func:`gather_columns`; each rank keeps all views of
@@ -280,12 +282,13 @@ class SemiSupConLoss(torch.nn.Module):
         radius: float = 0.5,
         similarity: Optional[SimilarityFn] = None,
         gather_across_devices: bool = False,
+        label_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = float(temperature)
-        self.label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity)
+        self.label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity, label_weight)
         self.gather_across_devices = gather_across_devices
         self.last_statistics: Optional[dict[str, float]] = None
 

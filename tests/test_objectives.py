@@ -126,6 +126,20 @@ def test_loss_and_gradient_match_loop_reference(name, num_views, seed):
 
 
 @pytest.mark.parametrize("name", list(SUPERVISIONS))
+def test_label_weight_scales_label_derived_positives_only_in_the_loss_and_its_gradient(name):
+    kwargs, pair_similarity = SUPERVISIONS[name]
+    z, clip_ids, labels, labeled = make_batch(name, num_clips=5, num_views=2, labeled_fraction=0.6, seed=4)
+    loss = SemiSupConLoss(temperature=0.3, label_weight=0.25, **kwargs)(z, clip_ids, labels, labeled)
+    expected = reference_loss(z, clip_ids, labels, labeled, 0.3, lambda a, b: 0.25 * pair_similarity(a, b))
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
+    torch.testing.assert_close(torch.autograd.grad(loss, z)[0], torch.autograd.grad(expected, z)[0], atol=1e-5, rtol=0)
+    matrix = target_matrix(clip_ids, labels, labeled, label_weight=0.25, **kwargs)
+    same_clip = clip_ids[:, None] == clip_ids[None, :]
+    assert matrix[same_clip & ~torch.eye(len(clip_ids), dtype=torch.bool)].eq(1).all()  # same clip: still 1
+    assert matrix[~same_clip].max() <= 0.25
+
+
+@pytest.mark.parametrize("name", list(SUPERVISIONS))
 def test_target_matrix_matches_reference_and_has_zero_diagonal(name):
     kwargs, pair_similarity = SUPERVISIONS[name]
     _, clip_ids, labels, labeled = make_batch(name, num_clips=6, num_views=3, labeled_fraction=0.7, seed=3)
@@ -280,7 +294,7 @@ def test_hparams_yaml_builds_the_loss_with_every_knob_overridable(tmp_path):
     path = REPO / "hparams" / "objective" / "semisupcon_loss.yaml"
     with open(path) as handle:
         hparams = load_hyperpyyaml(handle, {"temperature": 0.2, "supervision": "regression", "radius": 1.5})
-    for knob in ("temperature", "supervision", "multilabel_similarity", "threshold", "radius", "gather_across_devices"):
+    for knob in ("temperature", "supervision", "multilabel_similarity", "threshold", "radius", "label_weight", "gather_across_devices"):
         assert knob in hparams
     loss = hparams["loss"]
     assert isinstance(loss, SemiSupConLoss) and loss.temperature == 0.2
@@ -388,6 +402,8 @@ BAD_SETTINGS = {
     "negative radius": ({"radius": -1.0}, "radius must be >= 0"),
     "callable without function": ({"supervision": "callable"}, "needs a `similarity"),
     "function without callable": ({"similarity": gaussian_kernel}, "only used with supervision='callable'"),
+    "label weight zero": ({"label_weight": 0.0}, r"label_weight must lie in \(0, 1\]"),
+    "label weight above one": ({"label_weight": 1.5}, r"label_weight must lie in \(0, 1\]"),
 }
 
 
