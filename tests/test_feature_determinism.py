@@ -1,5 +1,8 @@
 """Repeated feature extractions with the same settings give bit-identical features."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from semisupcon_recipe.encoders import SpeechBrainLobeEncoder
 from semisupcon_recipe.features import FeatureCache
 from semisupcon_recipe.manifest import write_manifest
 
+REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
 CHUNK_LEN = 8000
 TRACKS = 5
@@ -79,3 +83,28 @@ def test_extraction_leaves_the_callers_random_stream_where_it_was(manifest, tmp_
     after_extraction = torch.randn(4)
     torch.manual_seed(3)
     assert torch.equal(after_extraction, torch.randn(4))
+
+
+HANDCRAFTED_AFTER_FIX_THREADS = """
+import hashlib
+import numpy as np, torch
+from semisupcon_recipe.demo.baselines import HandcraftedFeatures
+from semisupcon_recipe.demo.models import fix_threads
+fix_threads(2)
+clips = torch.from_numpy(np.random.default_rng(0).standard_normal((4, 24000)).astype("float32"))  # (B, T)
+print(hashlib.sha256(HandcraftedFeatures(16000)(clips).numpy().tobytes()).hexdigest())
+"""
+
+
+def test_handcrafted_features_after_fix_threads_do_not_depend_on_the_thread_variables_of_the_environment():
+    """numpy's OpenBLAS reads its thread count from the environment; 1 and 2 threads differ in the last bits."""
+    runs = []
+    for omp_threads in ("1", "2"):
+        environment = {key: value for key, value in os.environ.items() if key not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        environment["OMP_NUM_THREADS"] = omp_threads
+        runs.append(subprocess.Popen([sys.executable, "-c", HANDCRAFTED_AFTER_FIX_THREADS], cwd=REPO, env=environment,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [error for _, error in outputs]
+    digests = [output.strip().splitlines()[-1] for output, _ in outputs]
+    assert digests[0] == digests[1]
