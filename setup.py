@@ -28,6 +28,7 @@ CORE = [
     "tqdm==4.70.1",
     "matplotlib==3.11.2",
     "librosa==0.11.0",  # the demo's handcrafted-features baseline (MFCC, chroma, spectral contrast)
+    "threadpoolctl==3.8.0",  # the demo fixes numpy's BLAS thread count (demo.models.fix_threads)
 ]
 
 # s3prl and the optional packages its ``s3prl.problem`` task API imports.

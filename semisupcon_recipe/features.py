@@ -13,6 +13,13 @@ Chunking
 Frozen encoder
     The encoder runs in eval mode (BatchNorm uses and keeps its running statistics)
     under ``torch.inference_mode``; its previous train/eval mode is restored afterwards.
+    Some encoders draw random numbers even in eval mode (SpeechBrain's
+    ``StatisticsPooling``, the x-vector's pooling, adds Gaussian noise of 1e-5 to 9e-5 to
+    the pooled mean), so every encoder call runs with torch's global generator seeded at
+    :data:`EXTRACTION_SEED` (:func:`seeded_randomness`), and the reader's worker
+    processes are seeded from it too: a batch's features depend on its waveforms only,
+    not on what the process drew before, and the caller's random stream is left where
+    it was.
 
 Cache
     ``<cache_root>/<corruption tag or "clean">-<key>/`` (``meta.json`` names the
@@ -54,7 +61,8 @@ from semisupcon_recipe.manifest import read_manifest
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: encoder calls under EXTRACTION_SEED (version 1 caches drew from the process's random state)
+EXTRACTION_SEED = 0
 
 
 def state_dict_digest(module: nn.Module) -> str:
@@ -97,6 +105,29 @@ def frozen(encoder: nn.Module) -> Iterator[nn.Module]:
     finally:
         encoder.train(was_training)
 
+
+@contextlib.contextmanager
+def seeded_randomness(seed: int, device: str | torch.device = "cpu") -> Iterator[None]:
+    """Run the block with torch's global CPU generator (and ``device``'s, when it is a CUDA
+    device) seeded at ``seed``; the caller's generator states are restored afterwards.
+
+    Example
+    -------
+    >>> _ = torch.manual_seed(5)
+    >>> with seeded_randomness(0):
+    ...     inside = torch.randn(3)
+    >>> after = torch.randn(3)  # the caller's stream goes on as if the block drew nothing
+    >>> torch.equal(inside, torch.manual_seed(0) and torch.randn(3)), torch.equal(after, torch.manual_seed(5) and torch.randn(3))
+    (True, True)
+    """
+    device = torch.device(device)
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda_devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -290,6 +321,7 @@ class FeatureCache:
             batch_size=1,
             collate_fn=first_item,
             num_workers=num_workers,
+            generator=torch.Generator().manual_seed(EXTRACTION_SEED),  # workers' seeds: fixed, not drawn from the caller's stream
         )
         ids, counts, embeddings, skipped, padded = [], [], [], {}, []
         pending: list[torch.Tensor] = []
@@ -301,7 +333,8 @@ class FeatureCache:
             pending.clear()
             for start in range(0, waveforms.shape[0], batch_size):
                 batch = waveforms[start : start + batch_size].to(device)  # (b, chunk_len)
-                output = self.encoder(batch)  # (b, D)
+                with seeded_randomness(EXTRACTION_SEED, device):
+                    output = self.encoder(batch)  # (b, D)
                 if output.shape != (batch.shape[0], self.encoder.embedding_dim):
                     raise ValueError(
                         f"encoder {type(self.encoder).__name__} returned {tuple(output.shape)} for "

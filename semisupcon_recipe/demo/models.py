@@ -3,8 +3,9 @@ seed (in parallel on CPU), the settings record of ``models/``, and fixed thread 
 
 Determinism: every pretraining runs with one torch thread (``OMP_NUM_THREADS`` and
 ``MKL_NUM_THREADS`` are 1 in its process), feature extraction and probes with
-``DemoSettings.probe_threads``, and torch's deterministic algorithms are on, so the
-numbers do not depend on how many cores the machine has or on running the two
+``DemoSettings.probe_threads`` torch and BLAS threads (:func:`fix_threads`), and torch's
+deterministic algorithms are on, so the numbers do not depend on how many cores the
+machine has, on the thread variables of the caller's environment, or on running the two
 pretrainings of a seed side by side or one after the other.
 """
 
@@ -29,24 +30,40 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def fix_threads(threads: int, deterministic: bool = True) -> dict:
-    """Use ``threads`` torch threads and (``deterministic``) torch's deterministic algorithms;
-    returns what was set. The demo asks for them on CPU only: on CUDA they would also need
-    ``CUBLAS_WORKSPACE_CONFIG``.
+    """Use ``threads`` torch threads and ``threads`` threads in numpy's and scipy's BLAS
+    (threadpoolctl), and (``deterministic``) torch's deterministic algorithms; returns
+    what was set. The demo asks for deterministic algorithms on CPU only: on CUDA they
+    would also need ``CUBLAS_WORKSPACE_CONFIG``.
+
+    The BLAS limit matters because numpy's OpenBLAS otherwise takes its thread count from
+    ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` (else the number of cores) when it is
+    loaded, and its float32 products (librosa's mel projection in the handcrafted
+    baseline) differ in the last bits between 1 and 2 threads. It applies to the BLAS
+    libraries loaded when this is called.
 
     Example
     -------
     >>> import torch
+    >>> from threadpoolctl import threadpool_limits
     >>> before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    >>> fix_threads(1)
-    {'torch_threads': 1, 'deterministic_algorithms': True}
+    >>> with threadpool_limits(user_api="blas"):  # gives the BLAS libraries their thread counts back at the end
+    ...     fixed = fix_threads(1)
+    >>> fixed["torch_threads"], fixed["blas_threads"] in ([], [1]), fixed["deterministic_algorithms"]
+    (1, True, True)
     >>> torch.set_num_threads(before[0]); torch.use_deterministic_algorithms(before[1])
     """
     import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
     if deterministic:
         torch.use_deterministic_algorithms(True)
-    return {"torch_threads": torch.get_num_threads(), "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "blas_threads": sorted({library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"}),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
 
 
 @contextlib.contextmanager
@@ -75,21 +92,23 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     """One pretraining run with :data:`PRETRAINING_THREADS` torch threads (resumes, or returns at once when finished)."""
     import torch
     from hyperpyyaml import load_hyperpyyaml
+    from threadpoolctl import threadpool_limits
 
     from semisupcon_recipe.pretraining import run_pretraining
 
     threads = torch.get_num_threads()
-    fix_threads(PRETRAINING_THREADS, deterministic=device == "cpu")
-    if model in SUPERVISED_MODELS and settings.label_control:
-        clip_id_labels(manifests[f"labeled_{SUPERVISED_LABEL}"], output.parent / CONTROL_MANIFEST)
-    yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, output)
-    with open(yaml_file, encoding="utf-8") as stream:
-        hparams = load_hyperpyyaml(stream, overrides)
-    run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": True}
-    try:
-        run_pretraining(str(yaml_file), run_opts, overrides, hparams, command=pretraining_command(yaml_file, overrides, device))
-    finally:
-        torch.set_num_threads(threads)
+    with threadpool_limits(user_api="blas"):  # the caller's BLAS thread counts come back at the end, like its torch threads
+        fix_threads(PRETRAINING_THREADS, deterministic=device == "cpu")
+        if model in SUPERVISED_MODELS and settings.label_control:
+            clip_id_labels(manifests[f"labeled_{SUPERVISED_LABEL}"], output.parent / CONTROL_MANIFEST)
+        yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, output)
+        with open(yaml_file, encoding="utf-8") as stream:
+            hparams = load_hyperpyyaml(stream, overrides)
+        run_opts = {"device": device, "tqdm_colored_bar": False, "noprogressbar": True}
+        try:
+            run_pretraining(str(yaml_file), run_opts, overrides, hparams, command=pretraining_command(yaml_file, overrides, device))
+        finally:
+            torch.set_num_threads(threads)
     return output
 
 
