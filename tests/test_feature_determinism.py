@@ -108,3 +108,20 @@ def test_handcrafted_features_after_fix_threads_do_not_depend_on_the_thread_vari
     assert [run.returncode for run in runs] == [0, 0], [error for _, error in outputs]
     digests = [output.strip().splitlines()[-1] for output, _ in outputs]
     assert digests[0] == digests[1]
+
+
+def test_interop_embeddings_are_identical_whatever_the_process_drew_before_and_training_keeps_its_randomness():
+    from semisupcon_recipe.interop.windows import SlidingWindowEncoder
+
+    windows = SlidingWindowEncoder(xvector_encoder().eval(), window=CHUNK_LEN, hop=CHUNK_LEN // 2)
+    waveforms = [0.1 * torch.randn(12000, generator=torch.Generator().manual_seed(index)) for index in range(2)]
+    embeddings = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        with torch.no_grad():
+            embeddings.append(windows.frames(waveforms)[0])
+    assert torch.equal(embeddings[0], embeddings[1])
+    windows.encoder.train()
+    torch.manual_seed(3)
+    first = windows.frames(waveforms)[0].detach()
+    assert not torch.equal(first, windows.frames(waveforms)[0].detach())  # train mode: the noise is drawn anew

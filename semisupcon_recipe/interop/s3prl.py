@@ -21,7 +21,9 @@ gives ``ceil(L / stride)`` frames in every layer, any ``L >= 1``. s3prl's Featur
 stacks the layers to learn its weighted sum, so stages narrower than the widest are
 zero-padded on the feature axis to width ``D``. The last layer is the encoder's
 embedding, and the mean of its frames is the track embedding. In eval mode the output
-is deterministic and does not depend on the other waveforms of the batch.
+is deterministic (an encoder that draws random numbers at inference, like SpeechBrain's
+x-vector pooling, runs under a fixed seed: the same batch gives the same output; its
+noise, of the order of 1e-5, then depends on the batch).
 """
 
 from __future__ import annotations

@@ -14,10 +14,15 @@ recording of ``T`` samples (at the encoder's rate) is described by
 s3prl (hidden states and their mean over time), the HEAR API (timestamp and scene
 embeddings), SpeechBrain inference (``encode_batch`` / ``encode_file``) and
 ``semisupcon embed`` all go through :class:`SlidingWindowEncoder`, so they agree.
+In eval mode the encoder runs under the probes' fixed seed
+(:func:`~semisupcon_recipe.features.seeded_randomness`): an encoder that draws random
+numbers at inference (SpeechBrain's x-vector pooling adds noise to its mean) gives the
+same embeddings for the same batch in every process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Sequence
 
@@ -25,6 +30,7 @@ import torch
 from torch import nn
 
 from semisupcon_recipe.audio import check_waveform
+from semisupcon_recipe.features import EXTRACTION_SEED, seeded_randomness
 
 
 def num_frames(num_samples: int, hop: int) -> int:
@@ -164,7 +170,9 @@ class SlidingWindowEncoder(nn.Module):
         windows = [frame_windows(wave, self.window, self.hop) for wave in items]  # each (N_i, window)
         counts = [chunk.shape[0] for chunk in windows]
         stacked = torch.cat(windows)  # (sum N_i, window)
-        parts = [embed(part) for part in stacked.split(self.max_windows_per_call)]  # each a list of (n, D_l)
+        fixed = contextlib.nullcontext() if self.encoder.training else seeded_randomness(EXTRACTION_SEED, stacked.device)
+        with fixed:  # training keeps the run's random stream
+            parts = [embed(part) for part in stacked.split(self.max_windows_per_call)]  # each a list of (n, D_l)
         outputs = []
         for layer in zip(*parts):
             per_item = torch.cat(layer).split(counts)  # each (N_i, D_l)
