@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, NamedTuple
 
+import numpy as np
 import speechbrain as sb
 import torch
 from speechbrain.dataio.dataloader import make_dataloader
@@ -230,7 +231,10 @@ def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -
     return loader, sampler
 
 
-def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[list[int]] | None:
+PARTNER_BLOCK = 1024  # labeled clips whose similarities to the whole pool are computed at once
+
+
+def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[np.ndarray] | None:
     """Each labeled clip's positives under the objective's label similarity, for ``labeled_sampling: pairs``."""
     sampling = hparams.get("labeled_sampling", "uniform")  # yaml written before the option: uniform
     if sampling not in LABELED_SAMPLINGS:
@@ -241,8 +245,11 @@ def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[list[int]
     if similarity is None:
         raise ValueError("labeled_sampling: pairs needs the yaml's `loss` to be a SemiSupConLoss (its label similarity picks the pairs)")
     labels = torch.stack(data.labeled_labels)  # (L,) or (L, C)
-    partners = positive_partners(similarity(labels, labels).numpy())  # (L, L) similarity -> L lists
-    alone = sum(not row for row in partners)
+    partners = []
+    for first in range(0, len(labels), PARTNER_BLOCK):  # (block, L) similarities at a time: memory O(L), not O(L^2)
+        block = similarity(labels[first : first + PARTNER_BLOCK], labels).numpy()
+        partners += [np.asarray(row, dtype=np.int32) for row in positive_partners(block, first_row=first)]
+    alone = sum(len(row) == 0 for row in partners)
     logger.info("labeled_sampling: pairs; %d of %d labeled clips have no positive to pair with", alone, len(partners))
     return partners
 

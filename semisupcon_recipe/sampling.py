@@ -70,23 +70,30 @@ def select_labeled_subset(ids: Sequence[str], fraction: float, seed: int, record
 LABELED_SAMPLINGS = ("uniform", "pairs")
 
 
-def positive_partners(similarity: np.ndarray) -> list[list[int]]:
+def positive_partners(similarity: np.ndarray, first_row: int = 0) -> list[list[int]]:
     """For each labeled clip, the other labeled clips whose labels make it a positive.
 
     Parameters
     ----------
-    similarity : array (L, L)
-        Label similarity of the labeled pool with itself, as the objective computes it
+    similarity : array (R, L)
+        Label similarity of ``R`` labeled clips (rows ``first_row`` to ``first_row + R``
+        of the labeled pool) with the whole pool of ``L``, as the objective computes it
         (:class:`~semisupcon_recipe.label_similarity.LabelSimilarity`); > 0 is a positive.
+    first_row : int
+        Pool position of the first row (row ``i`` is never its own partner), so that a
+        large pool can be done a block of rows at a time.
 
     Example
     -------
     >>> keys = np.array([0, 1, 0, 2, 0])
     >>> positive_partners(keys[:, None] == keys[None, :])
     [[2, 4], [], [0, 4], [], [0, 2]]
+    >>> positive_partners(keys[3:, None] == keys[None, :], first_row=3)
+    [[], [0, 2]]
     """
-    positive = np.asarray(similarity) > 0  # (L, L)
-    np.fill_diagonal(positive, False)
+    positive = np.array(similarity) > 0  # (R, L)
+    rows = np.arange(len(positive))
+    positive[rows, first_row + rows] = False
     return [np.flatnonzero(row).tolist() for row in positive]
 
 
@@ -208,7 +215,8 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
                 raise ValueError(f"every batch needs {needed} {name} clips but the {name} pool is empty; check the manifests, p_s and b_s")
         if labeled_partners is not None and len(labeled_partners) != len(self.labeled):
             raise ValueError(f"labeled_partners has {len(labeled_partners)} entries for {len(self.labeled)} labeled clips")
-        self.labeled_partners = None if labeled_partners is None else [list(partners) for partners in labeled_partners]
+        # int32 arrays: a large pool with common tags has many partners per clip
+        self.labeled_partners = None if labeled_partners is None else [np.asarray(p, dtype=np.int32) for p in labeled_partners]
         self.seed = int(seed)
         self.batches_per_epoch = batches_per_epoch
         self.num_replicas = int(num_replicas)
@@ -250,7 +258,8 @@ class MixedLabelBatchSampler(Sampler[list[int]]):
         while len(drawn) < count:
             anchor = pool.take_one(exclude=drawn)
             drawn.append(anchor)
-            free = [partner for partner in self.labeled_partners[anchor] if partner not in drawn]
-            if free and len(drawn) < count:
-                drawn.append(free[rng.integers(len(free))])
+            partners = self.labeled_partners[anchor]
+            free = partners[~np.isin(partners, drawn)]
+            if len(free) and len(drawn) < count:
+                drawn.append(int(free[rng.integers(len(free))]))
         return drawn

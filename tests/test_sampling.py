@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from semisupcon_recipe.sampling import MixedLabelBatchSampler, positive_partners, select_labeled_subset
@@ -129,3 +130,10 @@ def test_pairs_split_over_ranks_like_the_single_process_global_batch():
 def test_partners_of_another_length_than_the_labeled_pool_are_refused():
     with pytest.raises(ValueError, match="labeled_partners has 2 entries for 10 labeled clips"):
         MixedLabelBatchSampler(LABELED, UNLABELED, batch_size=8, labeled_share=0.5, labeled_partners=[[1], [0]])
+
+
+def test_partners_computed_a_block_of_rows_at_a_time_equal_those_of_the_whole_matrix():
+    classes = np.random.default_rng(0).integers(0, 5, size=23)
+    whole = positive_partners(classes[:, None] == classes[None, :])
+    blocks = [partners for first in range(0, 23, 4) for partners in positive_partners(classes[first : first + 4, None] == classes[None, :], first_row=first)]
+    assert blocks == whole and all(index not in partners for index, partners in enumerate(whole))
