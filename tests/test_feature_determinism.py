@@ -16,20 +16,12 @@ from speechbrain.processing.features import InputNormalization
 from semisupcon_recipe.encoders import SpeechBrainLobeEncoder
 from semisupcon_recipe.features import FeatureCache
 from semisupcon_recipe.manifest import write_manifest
+from test_probe import single_torch_thread  # noqa: F401  (autouse: compare within one torch thread count)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
 CHUNK_LEN = 8000
 TRACKS = 5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """The comparison is within one thread count; one thread is the cheapest on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
