@@ -240,8 +240,8 @@ def write_report(out: Path, settings: DemoSettings, sections: dict, record: dict
     report = f"""# SemiSupCon demo report
 
 SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
-{label} labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}; {sampling};
-label-derived positives weighted {settings.label_weight:g}, same-clip ones 1).
+{label} labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}),
+{sampling}; a label-derived positive weighs {settings.label_weight:g}, a same-clip one 1.
 Frozen encoders, linear probes (tuned protocol: standardised inputs, weight decay
 chosen on validation); test scores in %, mean ± std over pretraining seeds
 {seeds}. The supervised label type is **{label}**; {unnamed_text} were never
