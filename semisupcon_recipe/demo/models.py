@@ -158,7 +158,8 @@ def supervised_label_similarity(settings: DemoSettings, manifests: dict, out: Pa
     from hyperpyyaml import load_hyperpyyaml
 
     model = SUPERVISED_MODELS[0]
-    yaml_file, overrides = pretraining_overrides(settings, model, settings.seeds[0], manifests, out / "models" / model / str(settings.seeds[0]))
+    seed = settings.seeds[0]
+    yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, out / "models" / model / str(seed))
     with open(yaml_file, encoding="utf-8") as stream:
         return load_hyperpyyaml(stream, overrides)["loss"].label_similarity
 
