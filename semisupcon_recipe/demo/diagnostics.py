@@ -4,9 +4,12 @@
   (computed on the logged steps), the label-derived positives per labeled anchor and
   their share of all positives in a batch;
 - :func:`labeled_draw_counts`: how many times each labeled clip was drawn, by replaying
-  the run's batch sampler (it is deterministic given the seed and the epoch);
-- :func:`memorisation_gap`: the key probe's score on the labeled pretraining clips
-  minus its score on held-out test clips (the demo's ``key_on_labeled_clips`` task).
+  the run's batch sampler (:func:`replay_sampler`; it is deterministic given the seed
+  and the epoch, and with ``labeled_sampling: pairs`` given the pairs of
+  :func:`labeled_partners`);
+- :func:`memorisation_gap`: the supervised label's probe score on the labeled
+  pretraining clips minus its score on held-out test clips (the demo's
+  ``<label>_on_labeled_clips`` task).
 """
 
 from __future__ import annotations
@@ -58,11 +61,68 @@ def positive_shares(train_log: Path) -> dict | None:
     }
 
 
-def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabeled: int) -> list[int]:
+def labeled_partners(labeled_manifest: Path, similarity) -> list[list[int]]:
+    """Each clip of a labeled manifest's positives (row positions) under a label similarity.
+
+    What a pretraining with ``labeled_sampling: pairs`` pairs: the labeled pool in
+    manifest order (the demo's pool is already the p_s draw), its labels encoded for
+    ``similarity.supervision``, :func:`~semisupcon_recipe.sampling.positive_partners` of
+    the similarity matrix (``similarity`` is the loss's
+    :class:`~semisupcon_recipe.label_similarity.LabelSimilarity`).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from semisupcon_recipe.label_similarity import LabelSimilarity
+    >>> from semisupcon_recipe.manifest import write_manifest
+    >>> manifest = Path(tempfile.mkdtemp()) / "labeled_instruments.csv"
+    >>> cells = ["piano;drums", "bass", "drums", "organ"]
+    >>> _ = write_manifest(manifest, [{"ID": f"c{i}", "duration": 3, "wav": "x.wav", "labels": cell} for i, cell in enumerate(cells)])
+    >>> labeled_partners(manifest, LabelSimilarity("multilabel", threshold=1))
+    [[2], [], [0], []]
+    """
+    import torch
+
+    from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
+    from semisupcon_recipe.sampling import positive_partners
+
+    rows = read_manifest(labeled_manifest)
+    vocabulary = LabelVocabulary.from_cells(similarity.supervision, [row["labels"] for row in rows.values()])
+    labels = torch.stack([vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
+                          for item_id, row in rows.items()])  # (L,) or (L, C)
+    return positive_partners(similarity(labels, labels).numpy())  # (L, L) -> L lists
+
+
+def replay_sampler(settings: DemoSettings, seed: int, labeled: int, unlabeled: int, partners: list[list[int]] | None = None):
+    """The batch sampler of a demo pretraining, rebuilt: its pools (the ``labeled`` clips
+    first, as the recipe orders them), batch size, ``b_s``, seed and epoch length, and
+    with ``settings.labeled_sampling == "pairs"`` the ``partners`` of :func:`labeled_partners`.
+
+    Example
+    -------
+    >>> sampler = replay_sampler(DemoSettings(batch_size=8, labeled_sampling="pairs"), 0, 4, 40, [[1], [0], [3], [2]])
+    >>> sampler.set_epoch(1)
+    >>> sorted(index for index in next(iter(sampler)) if index < 4) in ([0, 1], [2, 3])
+    True
+    """
+    from semisupcon_recipe.sampling import MixedLabelBatchSampler
+
+    if settings.labeled_sampling == "pairs" and partners is None:
+        raise ValueError("labeled_sampling: pairs is replayed with the labeled clips' partners; pass partners=labeled_partners(...)")
+    return MixedLabelBatchSampler(
+        range(labeled), range(labeled, labeled + unlabeled), settings.batch_size, settings.labeled_share,
+        seed=seed, batches_per_epoch=settings.batches_per_epoch,
+        labeled_partners=partners if settings.labeled_sampling == "pairs" else None,
+    )
+
+
+def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabeled: int,
+                        partners: list[list[int]] | None = None) -> list[int]:
     """Draws of each of the ``labeled`` clips over a run's ``settings.epochs`` epochs.
 
-    Replays :class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler` with the run's
-    pools, batch size, ``b_s``, seed and epochs (SpeechBrain numbers epochs from 1).
+    Replays the run's :class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler`
+    (:func:`replay_sampler`; ``partners`` with ``labeled_sampling: pairs``) over its
+    epochs (SpeechBrain numbers epochs from 1).
 
     Example
     -------
@@ -70,12 +130,7 @@ def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabel
     >>> sum(counts), len(counts)  # 2 labeled clips in each of 20 batches
     (40, 4)
     """
-    from semisupcon_recipe.sampling import MixedLabelBatchSampler
-
-    sampler = MixedLabelBatchSampler(
-        range(labeled), range(labeled, labeled + unlabeled), settings.batch_size, settings.labeled_share,
-        seed=seed, batches_per_epoch=settings.batches_per_epoch,
-    )
+    sampler = replay_sampler(settings, seed, labeled, unlabeled, partners)
     draws: Counter = Counter()
     for epoch in range(1, settings.epochs + 1):
         sampler.set_epoch(epoch)
@@ -95,16 +150,17 @@ def draw_summary(counts: list[int]) -> dict:
     return {"labeled_clips": len(counts), "min": min(counts), "median": float(median(counts)), "max": max(counts)}
 
 
-def memorisation_gap(results: dict, metric_of) -> dict:
-    """The key probe on the labeled pretraining clips vs on the held-out test clips.
+def memorisation_gap(results: dict, metric_of, label: str) -> dict:
+    """The ``label`` probe on the labeled pretraining clips vs on the held-out test clips.
 
     ``results`` is an encoder's ``semisupcon evaluate`` output; ``metric_of(task)`` gives
-    ``(metric, test scores)`` of one of its tasks.
+    ``(metric, test scores)`` of one of its tasks; ``label`` is the supervised label type
+    (its tasks ``label`` and ``<label>_on_labeled_clips``).
     """
-    from semisupcon_recipe.demo.settings import LABELED_CLIPS_TASK, SUPERVISED_LABEL
+    from semisupcon_recipe.demo.settings import labeled_clips_task
 
     tasks = {task["name"]: task for task in results["tasks"]}
-    _, on_labeled = metric_of(tasks[LABELED_CLIPS_TASK])
-    _, held_out = metric_of(tasks[SUPERVISED_LABEL])
+    _, on_labeled = metric_of(tasks[labeled_clips_task(label)])
+    _, held_out = metric_of(tasks[label])
     labeled, test = sum(on_labeled) / len(on_labeled), sum(held_out) / len(held_out)
-    return {"labeled_clips": labeled, "held_out": test, "gap": labeled - test}
+    return {"task": labeled_clips_task(label), "labeled_clips": labeled, "held_out": test, "gap": labeled - test}

@@ -21,8 +21,7 @@ from typing import Iterator, Sequence
 
 from semisupcon_recipe.cli_options import UsageError
 from semisupcon_recipe.demo.settings import (
-    BESTRQ_YAML, CONTROL_MANIFEST, MODELS, PRETRAIN_YAML, PRETRAINING_SETTINGS, SUPERVISED_LABEL, SUPERVISED_MODELS,
-    DemoSettings,
+    BESTRQ_YAML, CONTROL_MANIFEST, MODELS, PRETRAIN_YAML, PRETRAINING_SETTINGS, SUPERVISED_MODELS, DemoSettings,
 )
 
 PRETRAINING_THREADS = 1
@@ -100,7 +99,7 @@ def pretrain(settings: DemoSettings, model: str, seed: int, manifests: dict, out
     with threadpool_limits(user_api="blas"):  # the caller's BLAS thread counts come back at the end, like its torch threads
         fix_threads(PRETRAINING_THREADS, deterministic=device == "cpu")
         if model in SUPERVISED_MODELS and settings.label_control:
-            clip_id_labels(manifests[f"labeled_{SUPERVISED_LABEL}"], output.parent / CONTROL_MANIFEST)
+            clip_id_labels(manifests[f"labeled_{settings.supervised_label}"], output.parent / CONTROL_MANIFEST)
         yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, output)
         with open(yaml_file, encoding="utf-8") as stream:
             hparams = load_hyperpyyaml(stream, overrides)
@@ -117,19 +116,34 @@ def pretraining_overrides(settings: DemoSettings, model: str, seed: int, manifes
 
     :func:`pretrain` runs exactly this, and the report prints it as a recipe command
     (:func:`pretraining_command`), so the printed commands reproduce the report's models.
+    The supervised models (:data:`~.settings.SUPERVISED_MODELS`) get the labeled manifest
+    of ``settings.supervised_label``, its supervision kind, ``labeled_sampling`` and
+    ``label_weight``; the SSL-only ones none of them.
 
     Example
     -------
-    >>> manifests = {"pretrain": "data/pretrain.csv", "labeled_key": "data/labeled_key.csv"}
-    >>> yaml_file, overrides = pretraining_overrides(DemoSettings(), "semisupcon", 1, manifests, Path("models/semisupcon/1"))
-    >>> yaml_file.name, overrides["labeled_manifest"], overrides["batch_size"], overrides["number_of_epochs"]
-    ('pretrain.yaml', 'data/labeled_key.csv', 32, 6)
+    >>> manifests = {"pretrain": "data/pretrain.csv", "labeled_instruments": "data/labeled_instruments.csv"}
+    >>> settings = DemoSettings(supervised_label="instruments", labeled_sampling="pairs")
+    >>> yaml_file, overrides = pretraining_overrides(settings, "semisupcon", 1, manifests, Path("models/semisupcon/1"))
+    >>> yaml_file.name, overrides["labeled_manifest"], overrides["supervision"], overrides["labeled_sampling"]
+    ('pretrain.yaml', 'data/labeled_instruments.csv', 'multilabel', 'pairs')
+    >>> overrides["batch_size"], overrides["number_of_epochs"], overrides["label_weight"]
+    (32, 6, 1.0)
+    >>> "labeled_sampling" in pretraining_overrides(settings, "ssl", 1, manifests, Path("models/ssl/1"))[1]
+    False
     """
-    labeled = None
+    from semisupcon_recipe.demo.dataset import LABEL_TYPES
+
+    labeled, supervision = None, {}
     if model in SUPERVISED_MODELS:
-        labeled = manifests[f"labeled_{SUPERVISED_LABEL}"]
+        labeled = manifests[f"labeled_{settings.supervised_label}"]
         if settings.label_control:
             labeled = output.parent / CONTROL_MANIFEST
+        supervision = {
+            "supervision": LABEL_TYPES[settings.supervised_label],
+            "labeled_sampling": settings.labeled_sampling,
+            "label_weight": settings.label_weight,
+        }
     yaml_file, sizes = (PRETRAIN_YAML, settings.extra_overrides) if model in MODELS else (BESTRQ_YAML, settings.ssl_mix_overrides)
     return yaml_file, {
         "seed": seed,
@@ -141,9 +155,32 @@ def pretraining_overrides(settings: DemoSettings, model: str, seed: int, manifes
         "batch_size": settings.batch_size,
         "number_of_epochs": settings.epochs,
         "batches_per_epoch": settings.batches_per_epoch,
+        **supervision,
         **({"semisupcon_weight": 0.0} if model == "bestrq" else {}),  # BEST-RQ alone
         **sizes,
     }
+
+
+def supervised_label_similarity(settings: DemoSettings, manifests: dict, out: Path):
+    """The label similarity of the demo's SemiSupCon loss (its yaml loaded with the demo's overrides).
+
+    What the pretraining's objective and its ``labeled_sampling: pairs`` use, so the
+    diagnostics and plots that replay its batches (:mod:`.diagnostics`, :mod:`.plots`)
+    use the same.
+
+    Example
+    -------
+    >>> manifests = {"pretrain": "data/pretrain.csv", "labeled_instruments": "data/labeled_instruments.csv"}
+    >>> supervised_label_similarity(DemoSettings(supervised_label="instruments", label_weight=0.5), manifests, Path("demo"))
+    LabelSimilarity(supervision='multilabel', multilabel_similarity='threshold', threshold=1, radius=0.5, similarity=None, weight=0.5)
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    model = SUPERVISED_MODELS[0]
+    seed = settings.seeds[0]
+    yaml_file, overrides = pretraining_overrides(settings, model, seed, manifests, out / "models" / model / str(seed))
+    with open(yaml_file, encoding="utf-8") as stream:
+        return load_hyperpyyaml(stream, overrides)["loss"].label_similarity
 
 
 def pretraining_command(yaml_file: Path, overrides: dict, device: str) -> str:

@@ -5,6 +5,7 @@ and, with ``--budgets``, the compute curve (probe score vs optimizer steps)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from semisupcon_recipe.demo.settings import TITLES, DemoSettings
@@ -76,37 +77,46 @@ def plot_compute_curve(tables: list[dict], path: Path) -> Path:
     return path
 
 
-def plot_target_matrix(labeled_manifest: Path, pretrain_manifest: Path, settings: DemoSettings, path: Path) -> Path:
-    """The SemiSupCon target matrix of one mixed batch (same clip + same key)."""
+def plot_target_matrix(labeled_manifest: Path, pretrain_manifest: Path, settings: DemoSettings, similarity, path: Path) -> Path:
+    """The SemiSupCon target matrix of one mixed batch (same clip, or a positive under the
+    loss's label ``similarity``; :func:`~.models.supervised_label_similarity`).
+
+    The batch is the first of the run's sampler (:func:`~.diagnostics.replay_sampler`, batch
+    size at most 16, seed 0): with ``labeled_sampling: pairs`` its labeled clips come in pairs.
+    """
     import torch
 
+    from semisupcon_recipe.demo.diagnostics import labeled_partners, replay_sampler
     from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
     from semisupcon_recipe.objectives import target_matrix
-    from semisupcon_recipe.sampling import MixedLabelBatchSampler
 
     plt = _pyplot()
     labeled = read_manifest(labeled_manifest)
     unlabeled = [item for item in read_manifest(pretrain_manifest) if item not in labeled]
-    vocabulary = LabelVocabulary.from_cells("multiclass", [row["labels"] for row in labeled.values()])
+    vocabulary = LabelVocabulary.from_cells(similarity.supervision, [row["labels"] for row in labeled.values()])
     ids = list(labeled) + unlabeled
-    sampler = MixedLabelBatchSampler(range(len(labeled)), range(len(labeled), len(ids)), min(settings.batch_size, 16), settings.labeled_share, seed=0)
-    batch = next(iter(sampler))
+    partners = labeled_partners(labeled_manifest, similarity) if settings.labeled_sampling == "pairs" else None
+    example = replace(settings, batch_size=min(settings.batch_size, 16))
+    batch = next(iter(replay_sampler(example, 0, len(labeled), len(unlabeled), partners)))
     is_labeled = torch.tensor([index < len(labeled) for index in batch])  # (B,)
     labels = torch.stack([
         vocabulary.encode(labeled[ids[index]]["labels"]) if index < len(labeled) else vocabulary.empty() for index in batch
-    ])  # (B,)
+    ])  # (B,) or (B, C)
     views = 2
     matrix = target_matrix(
-        torch.arange(len(batch)).repeat_interleave(views), labels.repeat_interleave(views),
-        is_labeled.repeat_interleave(views), supervision="multiclass",
+        torch.arange(len(batch)).repeat_interleave(views), labels.repeat_interleave(views, dim=0),
+        is_labeled.repeat_interleave(views), supervision=similarity.supervision,
+        multilabel_similarity=similarity.multilabel_similarity, threshold=similarity.threshold, radius=similarity.radius,
+        label_weight=similarity.weight,
     )  # (V, V)
     figure, axis = plt.subplots(figsize=(5, 4.5))
     axis.imshow(matrix.numpy(), cmap="Greys", vmin=0, vmax=1)
     count = int(is_labeled.sum()) * views
     axis.axhline(count - 0.5, color="tab:red", linewidth=1)
     axis.axvline(count - 0.5, color="tab:red", linewidth=1)
-    positives = "same clip only: label control" if settings.label_control else "same clip or same key"
-    axis.set(title=f"Target matrix of one batch\n(labeled views first: {positives})", xlabel="view", ylabel="view")
+    positives = "same clip only: label control" if settings.label_control else f"same clip or {settings.supervised_label} positive"
+    sampling = f", {settings.labeled_sampling} sampling" if not settings.label_control else ""
+    axis.set(title=f"Target matrix of one batch\n(labeled views first: {positives}{sampling})", xlabel="view", ylabel="view")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from semisupcon_recipe.demo.settings import PROBE_LABELS, SUPERVISED_LABEL, TITLES, DemoSettings
+from semisupcon_recipe.demo.settings import ROBUSTNESS_TASK, TITLES, DemoSettings, labeled_clips_task, probe_labels
 from semisupcon_recipe.demo.statistics import paired_difference
 
 
@@ -21,15 +21,18 @@ def main_metric(task: dict) -> tuple[str, list[float]]:
     return metric, [run["test"][metric] for run in head["runs"]]
 
 
-def score_rows(results: dict[str, dict[int, dict]], seeds: Sequence[int], models: Sequence[str], pair: Sequence[str]) -> list[dict]:
-    """Per probe task: every model's mean, std and per-seed scores, and the paired
+def score_rows(
+    results: dict[str, dict[int, dict]], seeds: Sequence[int], models: Sequence[str], pair: Sequence[str], settings: DemoSettings
+) -> list[dict]:
+    """Per probe task of ``settings`` (:func:`~.settings.probe_labels`; the supervised label's
+    row marked ``supervised``): every model's mean, std and per-seed scores, and the paired
     difference ``pair[1] - pair[0]`` (:func:`~semisupcon_recipe.demo.statistics.paired_difference`)."""
     import numpy as np
 
     first, second = pair
     rows = []
-    for label in PROBE_LABELS:
-        row = {"task": label, "supervised": label == SUPERVISED_LABEL}
+    for label in probe_labels(settings):
+        row = {"task": label, "supervised": label == settings.supervised_label}
         for model in models:
             scores = []
             for seed in seeds:
@@ -99,7 +102,7 @@ def results_section(rows: list[dict], models: Sequence[str], pair: Sequence[str]
     return f"{score_table(rows, models)}\n{difference_table(rows, pair)}"
 
 
-def curve_rows(curve: dict[str, dict[int, dict[int, dict]]], seeds: Sequence[int], pair: Sequence[str]) -> list[dict]:
+def curve_rows(curve: dict[str, dict[int, dict[int, dict]]], seeds: Sequence[int], pair: Sequence[str], settings: DemoSettings) -> list[dict]:
     """The compute curve of one pair: :func:`score_rows` at every budget, each row with its ``steps``.
 
     ``curve`` maps model -> seed -> optimizer steps -> ``semisupcon evaluate`` results.
@@ -107,7 +110,7 @@ def curve_rows(curve: dict[str, dict[int, dict[int, dict]]], seeds: Sequence[int
     budgets = sorted(curve[pair[0]][seeds[0]])
     return [{"steps": steps, **row}
             for steps in budgets
-            for row in score_rows({model: {seed: curve[model][seed][steps] for seed in seeds} for model in pair}, seeds, pair, pair)]
+            for row in score_rows({model: {seed: curve[model][seed][steps] for seed in seeds} for model in pair}, seeds, pair, pair, settings)]
 
 
 def curve_table(rows: list[dict], pair: Sequence[str]) -> str:
@@ -153,8 +156,9 @@ above are those of the largest budget. Plot: `plots/compute_curve.png`.
 {tables}"""
 
 
-def diagnostics_table(diagnostics: dict[str, dict[int, dict]]) -> str:
-    """Markdown: per model, seed means of the supervision diagnostics (``-`` where a model has none)."""
+def diagnostics_table(diagnostics: dict[str, dict[int, dict]], label: str) -> str:
+    """Markdown: per model, seed means of the supervision diagnostics (``-`` where a model has none);
+    ``label`` is the supervised label type, whose memorisation probe is ``<label>_on_labeled_clips``."""
     import numpy as np
 
     def mean(model: str, *keys: str) -> float | None:
@@ -171,7 +175,7 @@ def diagnostics_table(diagnostics: dict[str, dict[int, dict]]) -> str:
 
     lines = [
         "| model | label-derived positives per labeled view | their share of its positives | label-derived share of a batch's positives "
-        "| draws per labeled clip (min / median / max) | key probe: labeled clips / held-out clips / gap |",
+        f"| draws per labeled clip (min / median / max) | {label} probe: labeled clips (`{labeled_clips_task(label)}`) / held-out clips / gap |",
         "|---|---|---|---|---|---|",
     ]
     for model in diagnostics:
@@ -211,7 +215,7 @@ def commands_block(out: Path, settings: DemoSettings, command: str, pretraining_
         *probes,
         f"semisupcon evaluate --model {out}/models/handcrafted --tasks {out}/tasks.yaml --out {out}/eval/handcrafted/{first}",
         f"semisupcon robustness --model {out}/models/ssl/{first} {out}/models/semisupcon/{first} "
-        f"--tasks {out}/tasks.yaml --task key "
+        f"--tasks {out}/tasks.yaml --task {ROBUSTNESS_TASK} "
         f"--corruptions {' '.join(settings.corruptions)} --severities {' '.join(map(str, settings.severities))} "
         f"--out {out}/robustness",
     ])
@@ -221,18 +225,26 @@ def write_report(out: Path, settings: DemoSettings, sections: dict, record: dict
     """``report.md`` (from ``sections``: ``results``, ``ssl_mix``, ``compute_curve``, ``diagnostics``, ``robustness``,
     ``determinism``, ``commands``) and ``results.json`` (``record`` plus the settings)."""
     seeds = ", ".join(str(seed) for seed in settings.seeds)
+    label = settings.supervised_label
+    unnamed = [name for name in probe_labels(settings) if name != label]
+    unnamed_text = f"{', '.join(unnamed[:-1])} and {unnamed[-1]}"
     control = (
-        "\n**Control run (`--label-control`):** the SemiSupCon column was trained with every key\n"
+        f"\n**Control run (`--label-control`):** the SemiSupCon column was trained with every {label}\n"
         "label replaced by the clip's own ID: same sampling, same-clip positives only.\n"
         if settings.label_control else ""
+    )
+    sampling = (
+        "each labeled clip drawn beside one of its positives (`labeled_sampling: pairs`)" if settings.labeled_sampling == "pairs"
+        else "labeled clips drawn uniformly (`labeled_sampling: uniform`)"
     )
     report = f"""# SemiSupCon demo report
 
 SSL-only vs SemiSupCon, same audio, steps and augmentations; SemiSupCon also sees the
-key labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}).
+{label} labels of {settings.labeled_fraction:.0%} of the pretraining clips (b_s = {settings.labeled_share}),
+{sampling}; a label-derived positive weighs {settings.label_weight:g}, a same-clip one 1.
 Frozen encoders, linear probes (tuned protocol: standardised inputs, weight decay
 chosen on validation); test scores in %, mean ± std over pretraining seeds
-{seeds}. The supervised label type is **key**; mode, tempo and instruments were never
+{seeds}. The supervised label type is **{label}**; {unnamed_text} were never
 named by the supervision. Baselines, probed the same way: handcrafted features
 (MFCC + chroma + spectral-contrast statistics, librosa; no training) and the encoder as
 its SSL-only pretraining starts (random initialisation, same seeds).
@@ -245,13 +257,13 @@ otherwise "within seed spread" (always with one seed).
 
 Label-derived positives: the objective's statistics on the logged steps (first step and
 every `log_interval` steps), means over epochs and seeds. Draws: how many times each
-labeled clip was drawn in the whole pretraining (the run's sampler replayed). Key probe
-on labeled clips: the key probe (trained on the probe train split) tested on the labeled
+labeled clip was drawn in the whole pretraining (the run's sampler replayed). {label.capitalize()} probe
+on labeled clips: the {label} probe (trained on the probe train split) tested on the labeled
 pretraining clips vs on held-out test clips; memorising the labeled subset shows as a
 larger gap than the baselines'.
 
 {sections['diagnostics']}
-The key probe under corruptions (seed {settings.seeds[0]}): see `robustness/robustness.md`
+The {ROBUSTNESS_TASK} probe under corruptions (seed {settings.seeds[0]}): see `robustness/robustness.md`
 and `robustness/plots/`.
 
 {sections['robustness']}
@@ -276,15 +288,15 @@ Wall time: {record['seconds'] / 60:.1f} min.
     atomic_write_text(out / "results.json", json.dumps({**record, "settings": asdict(settings)}, indent=1))
 
 
-def ssl_mix_section(tables: Sequence[str]) -> str:
-    """The report's part on ``--ssl-objective`` (empty without it)."""
+def ssl_mix_section(tables: Sequence[str], label: str) -> str:
+    """The report's part on ``--ssl-objective`` (empty without it); ``label``: the supervised label type."""
     if not tables:
         return ""
-    return """
+    return f"""
 ## Mixed with an SSL method (`--ssl-objective`)
 
 SpeechBrain's BEST-RQ on a small Conformer, alone and with the SemiSupCon loss on the
-same key labels (same data, batches, steps and augmentations as above; only encoder and
+same {label} labels (same data, batches, steps and augmentations as above; only encoder and
 objective differ).
 
 """ + "\n".join(tables)

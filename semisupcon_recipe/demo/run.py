@@ -1,17 +1,21 @@
 """``semisupcon demo``: the whole method end to end on built-in synthesized music.
 
 1. Generate (once, cached) the demo dataset: phrases in 24 keys played by mixes of
-   instrument families, with tempo and recording nuisances (:mod:`.dataset`).
+   instrument families, with tempo and recording nuisances (:mod:`.dataset`); with
+   ``--supervised-label style`` also in 5 styles (``SynthConfig(styles=STYLE_NAMES)``).
 2. Pretrain two encoders per seed with the same audio, steps and augmentations:
-   SSL-only (b_s = 0) and SemiSupCon (b_s = 0.25, key labels on 5 % of the clips)
-   (:mod:`.models`). With ``--budgets`` (the compute curve) each run is pretrained to the
-   smallest budget, probed, resumed to the next budget, probed again, and so on.
+   SSL-only (b_s = 0) and SemiSupCon (b_s = 0.25, the labels of ``--supervised-label``,
+   key by default, on 5 % of the clips, drawn as ``--labeled-sampling`` says, weighted
+   ``--label-weight``) (:mod:`.models`). With ``--budgets`` (the compute curve) each run
+   is pretrained to the smallest budget, probed, resumed to the next budget, probed
+   again, and so on.
 3. Probe both frozen encoders and two baselines (handcrafted features, the encoder at
    random initialisation; :mod:`.baselines`) with ``semisupcon evaluate``'s linear
-   probes on key (the supervised label type), mode, tempo and instruments (label types
-   the supervision never named), and the key probe on the labeled clips (memorisation).
+   probes on key, mode, tempo, instruments (and style when the data has it): the
+   supervised label type and the ones the supervision never named; and the supervised
+   label's probe on the labeled clips (memorisation).
    With ``--ssl-objective bestrq`` steps 2-3 also run SpeechBrain's BEST-RQ on a small
-   Conformer, alone and mixed with SemiSupCon on the same key labels
+   Conformer, alone and mixed with SemiSupCon on the same labels
    (:mod:`semisupcon_recipe.ssl_mixing`), and the report gets a second table.
 4. A robustness check: the key probe under corruptions of increasing severity.
 5. Write the report (:mod:`.report`): ``report.md`` and ``results.json`` (tables over
@@ -36,10 +40,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from semisupcon_recipe.cli_options import add_device_argument
+from semisupcon_recipe.cli_options import UsageError, add_device_argument
 from semisupcon_recipe.demo.settings import (
-    CONTROL_MANIFEST, HANDCRAFTED, LABELED_CLIPS_TASK, MODELS, PROBE_LABELS, QUICK, RANDOM_INIT, SSL_MIX_MODELS, SUPERVISED_LABEL, TITLES,
-    DemoSettings, budget_epochs,
+    CONTROL_MANIFEST, HANDCRAFTED, MODELS, QUICK, RANDOM_INIT, ROBUSTNESS_TASK, SSL_MIX_MODELS, SUPERVISED_LABELS, TITLES,
+    DemoSettings, budget_epochs, labeled_clips_task, probe_labels, synth_config,
 )
 from semisupcon_recipe.run_logging import STAGE_LOGGER
 
@@ -87,23 +91,27 @@ class DemoRun:
 
 
 def generate_data(settings: DemoSettings, folder: Path) -> dict[str, Path]:
-    """Step 1: the cached demo dataset."""
+    """Step 1: the cached demo dataset (synthesized with styles when the supervised label is ``style``:
+    the config is in ``dataset.json``, so a folder made with the other config is refused)."""
     from semisupcon_recipe.demo.dataset import generate_dataset
 
     return generate_dataset(
         folder, num_clips=settings.num_clips, clip_seconds=settings.clip_seconds, seed=settings.data_seed,
-        labeled_fraction=settings.labeled_fraction, probe_clips=settings.probe_clips, progress=True,
-        num_workers=min(2, os.cpu_count() or 1),
+        labeled_fraction=settings.labeled_fraction, probe_clips=settings.probe_clips, config=synth_config(settings),
+        progress=True, num_workers=min(2, os.cpu_count() or 1),
     )
 
 
 def write_tasks_file(manifests: dict, path: Path, settings: DemoSettings) -> Path:
     """The probing protocol of the demo as a tasks file of ``semisupcon evaluate``: the probe
-    tasks, then the key probe tested on the labeled pretraining clips (a diagnostic)."""
-    kinds = {"key": "multiclass", "mode": "multiclass", "tempo": "multiclass", "instruments": "multilabel"}
-    splits = {label: [manifests[f"probe_{label}_{split}"] for split in ("train", "valid", "test")] for label in PROBE_LABELS}
-    entries = [(label, kinds[label], *splits[label]) for label in PROBE_LABELS]
-    entries.append((LABELED_CLIPS_TASK, "multiclass", *splits[SUPERVISED_LABEL][:2], manifests[f"labeled_{SUPERVISED_LABEL}"]))
+    tasks (:func:`~.settings.probe_labels`), then the supervised label's probe tested on the
+    labeled pretraining clips (a diagnostic, :func:`~.settings.labeled_clips_task`)."""
+    from semisupcon_recipe.demo.dataset import LABEL_TYPES
+
+    label, labels = settings.supervised_label, probe_labels(settings)
+    splits = {name: [manifests[f"probe_{name}_{split}"] for split in ("train", "valid", "test")] for name in labels}
+    entries = [(name, LABEL_TYPES[name], *splits[name]) for name in labels]
+    entries.append((labeled_clips_task(label), LABEL_TYPES[label], *splits[label][:2], manifests[f"labeled_{label}"]))
     tasks = "\n".join(
         f"    - {{name: {name}, kind: {kind}, train: {train}, valid: {valid}, test: {test}}}"
         for name, kind, train, valid, test in entries
@@ -211,32 +219,44 @@ def probe_baselines(run: DemoRun) -> list[str]:
 
 
 def robustness_markdown(run: DemoRun) -> str:
-    """Step 4: the key probe of the first seed's pair under corruptions; the markdown for the report."""
+    """Step 4: the key probe (:data:`~.settings.ROBUSTNESS_TASK`) of the first seed's pair under
+    corruptions; the markdown for the report."""
     from semisupcon_recipe.evaluation.robustness import robustness
 
-    stages.info("[4/5] robustness of the key probe")
+    stages.info(f"[4/5] robustness of the {ROBUSTNESS_TASK} probe")
     first = run.settings.seeds[0]
     robustness(
         [run.runs[model][first] for model in MODELS], run.tasks_file, run.settings.corruptions, run.settings.severities,
-        run.out / "robustness", task_name=SUPERVISED_LABEL, head="linear", labels=list(MODELS.values()),
+        run.out / "robustness", task_name=ROBUSTNESS_TASK, head="linear", labels=list(MODELS.values()),
         cache=run.out / "features", device=run.device, command=run.command,
     )
     text = (run.out / "robustness" / "robustness.md").read_text(encoding="utf-8")
     return re.sub(r"^(#+) ", r"\1## ", text, flags=re.M).replace("](plots/", "](robustness/plots/")
 
 
-def supervision_diagnostics(run: DemoRun, models: list[str]) -> dict[str, dict[int, dict]]:
+def labeled_manifest(run: DemoRun) -> Path:
+    """The labeled manifest of the supervised pretrainings: the supervised label's, or the ``--label-control`` copy."""
+    if run.settings.label_control:
+        return run.out / "models" / "semisupcon" / CONTROL_MANIFEST
+    return Path(run.manifests[f"labeled_{run.settings.supervised_label}"])
+
+
+def supervision_diagnostics(run: DemoRun, models: list[str], similarity) -> dict[str, dict[int, dict]]:
     """Label-derived positives and draws per labeled clip of every pretraining, and the
-    memorisation probe of every model (see :mod:`.diagnostics`)."""
-    from semisupcon_recipe.demo.diagnostics import draw_summary, labeled_draw_counts, memorisation_gap, positive_shares
+    memorisation probe of every model (see :mod:`.diagnostics`). ``similarity``: the loss's
+    label similarity, which picks the pairs of ``--labeled-sampling pairs`` in the replay."""
+    from semisupcon_recipe.demo.diagnostics import (
+        draw_summary, labeled_draw_counts, labeled_partners, memorisation_gap, positive_shares,
+    )
     from semisupcon_recipe.demo.report import main_metric
     from semisupcon_recipe.manifest import read_manifest
 
     pool = len(read_manifest(run.manifests["pretrain"]))
+    partners = labeled_partners(labeled_manifest(run), similarity) if run.settings.labeled_sampling == "pairs" else None
     diagnostics: dict[str, dict[int, dict]] = {}
     for model in models:
         for seed in run.settings.seeds:
-            record = {"memorisation": memorisation_gap(run.results[model][seed], main_metric)}
+            record = {"memorisation": memorisation_gap(run.results[model][seed], main_metric, run.settings.supervised_label)}
             subset = run.runs[model][seed] / "labeled_subset.txt"
             train_log = run.runs[model][seed] / "train_log.txt"
             positives = positive_shares(train_log) if train_log.is_file() else None
@@ -244,7 +264,7 @@ def supervision_diagnostics(run: DemoRun, models: list[str]) -> dict[str, dict[i
                 record["positives"] = positives
             labeled = len(subset.read_text(encoding="utf-8").splitlines()) if subset.is_file() else 0
             if labeled:
-                record["draws"] = draw_summary(labeled_draw_counts(run.settings, seed, labeled, pool - labeled))
+                record["draws"] = draw_summary(labeled_draw_counts(run.settings, seed, labeled, pool - labeled, partners))
             logger.info("diagnostics of %s, seed %d: %s", model, seed, record)
             diagnostics.setdefault(model, {})[seed] = record
     return diagnostics
@@ -267,7 +287,7 @@ def determinism_note(run: DemoRun) -> str:
 
 def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, seconds: float) -> str:
     """Step 5: plots, ``report.md`` and ``results.json``; returns the tables for the console."""
-    from semisupcon_recipe.demo.models import pretraining_command, pretraining_overrides
+    from semisupcon_recipe.demo.models import pretraining_command, pretraining_overrides, supervised_label_similarity
     from semisupcon_recipe.demo.plots import plot_compute_curve, plot_embedding_map, plot_target_matrix, plot_training_curves
     from semisupcon_recipe.demo.report import (
         commands_block, compute_curve_section, curve_rows, diagnostics_table, results_section, score_rows, ssl_mix_section, write_report,
@@ -278,27 +298,25 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
     tables, table_rows = [], []
     for pair in run.pairs:
         models = [HANDCRAFTED, RANDOM_INIT[pair[0]], *pair]
-        rows = score_rows(run.results, settings.seeds, models, pair)
+        rows = score_rows(run.results, settings.seeds, models, pair, settings)
         tables.append(results_section(rows, models, pair))
         table_rows.append(rows)
     curve = {}
     if settings.budgets:
-        curve = {"budgets": sorted(settings.budgets), "tables": [{"pair": list(pair), "rows": curve_rows(run.curve, settings.seeds, pair)}
+        curve = {"budgets": sorted(settings.budgets), "tables": [{"pair": list(pair), "rows": curve_rows(run.curve, settings.seeds, pair, settings)}
                                                                  for pair in run.pairs]}
         plot_compute_curve(curve["tables"], out / "plots" / "compute_curve.png")
-    diagnostics = supervision_diagnostics(run, [*baselines, *(model for pair in run.pairs for model in pair)])
+    similarity = supervised_label_similarity(settings, run.manifests, out)
+    diagnostics = supervision_diagnostics(run, [*baselines, *(model for pair in run.pairs for model in pair)], similarity)
     plot_training_curves({model: run.runs[model] for model in MODELS}, out / "plots" / "training_curves.png")
-    labeled_manifest = Path(run.manifests[f"labeled_{SUPERVISED_LABEL}"])
-    if settings.label_control:
-        labeled_manifest = out / "models" / "semisupcon" / CONTROL_MANIFEST
-    plot_target_matrix(labeled_manifest, run.manifests["pretrain"], settings, out / "plots" / "target_matrix.png")
-    plot_embedding_map({model: run.runs[model][first] for model in MODELS}, run.manifests[f"probe_{SUPERVISED_LABEL}_test"],
+    plot_target_matrix(labeled_manifest(run), run.manifests["pretrain"], settings, similarity, out / "plots" / "target_matrix.png")
+    plot_embedding_map({model: run.runs[model][first] for model in MODELS}, run.manifests[f"probe_{ROBUSTNESS_TASK}_test"],
                        out / "features", run.device, out / "plots" / "embedding_map.png")
     commands = [pretraining_command(*pretraining_overrides(settings, model, seed, run.manifests, run.runs[model][seed]), run.device)
                 for pair in run.pairs for seed in settings.seeds for model in pair]
     sections = {
-        "results": tables[0], "ssl_mix": ssl_mix_section(tables[1:]), "compute_curve": compute_curve_section(curve),
-        "diagnostics": diagnostics_table(diagnostics),
+        "results": tables[0], "ssl_mix": ssl_mix_section(tables[1:], settings.supervised_label), "compute_curve": compute_curve_section(curve),
+        "diagnostics": diagnostics_table(diagnostics, settings.supervised_label),
         "robustness": robustness_md, "determinism": determinism_note(run),
         "commands": commands_block(out, settings, run.command, commands),
     }
@@ -314,6 +332,8 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
 # ----------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``semisupcon demo``."""
+    from semisupcon_recipe.sampling import LABELED_SAMPLINGS
+
     parser.add_argument("--out", default="demo_output", help="output folder (data, models, report); reused when rerun")
     parser.add_argument("--quick", action="store_true", help="a tiny run for tests (seconds, not minutes; numbers mean nothing)")
     parser.add_argument("--seeds", type=int, nargs="+", help="pretraining seeds (default 0 1 2)")
@@ -328,6 +348,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-clips", type=int, help="pretraining clips to synthesize (default 4800)")
     parser.add_argument("--labeled-share", type=float, help="b_s of SemiSupCon: labeled share of every batch (default 0.25)")
     parser.add_argument("--temperature", type=float, help="softmax temperature tau of both models (default 0.2)")
+    parser.add_argument(
+        "--supervised-label", choices=SUPERVISED_LABELS,
+        help="the label type SemiSupCon sees (default key); style synthesizes the data with 5 styles and probes them too; "
+             "instruments is multi-label (supervision: multilabel, positives share at least the yaml's threshold of tags)",
+    )
+    parser.add_argument(
+        "--labeled-sampling", choices=LABELED_SAMPLINGS,
+        help="how SemiSupCon's labeled clips are drawn (default uniform): pairs draws each one beside one of its positives",
+    )
+    parser.add_argument(
+        "--label-weight", type=float,
+        help="weight in (0, 1] of a label-derived positive in SemiSupCon's target matrix, a same-clip one being 1 (default 1)",
+    )
     parser.add_argument(
         "--label-control", action="store_true",
         help="control run: SemiSupCon's labels replaced by clip IDs (same sampling, same-clip positives only)",
@@ -350,9 +383,14 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "labeled_share": args.labeled_share,
         "temperature": args.temperature,
         "label_control": args.label_control or None,
+        "supervised_label": args.supervised_label,
+        "labeled_sampling": args.labeled_sampling,
+        "label_weight": args.label_weight,
         "ssl_objective": args.ssl_objective,
     }
     settings = replace(settings, **{name: value for name, value in chosen.items() if value is not None})
+    if not 0.0 < settings.label_weight <= 1.0:
+        raise UsageError(f"--label-weight {settings.label_weight}: pass a weight in (0, 1] (1: the paper's target matrix)")
     if args.budgets:  # the largest budget is the run's length: its pretrainings, diagnostics and commands are the main table's
         epochs = budget_epochs(tuple(args.budgets), settings.batches_per_epoch)
         settings = replace(settings, budgets=tuple(sorted(args.budgets)), epochs=epochs[-1])
@@ -361,7 +399,7 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The demo's five steps (see the module docstring); returns 0. A folder holding other
-    settings, or ``--budgets`` that are not whole epochs, raise a
+    settings, ``--budgets`` that are not whole epochs, or a ``--label-weight`` outside (0, 1] raise a
     :class:`~semisupcon_recipe.cli_options.UsageError` (exit status 2 in :func:`semisupcon_recipe.cli.main`)."""
     from semisupcon_recipe.demo.models import fix_threads
 

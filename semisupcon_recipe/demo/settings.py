@@ -24,19 +24,24 @@ BASELINE_TITLES = {
 TITLES = {
     **MODELS, **{name: title for pair in SSL_MIX_MODELS.values() for name, title in pair.items()}, **BASELINE_TITLES,
 }
-SUPERVISED_MODELS = ("semisupcon", "bestrq_semisupcon")  # the models that see the key labels
-SUPERVISED_LABEL = "key"
-PROBE_LABELS = ("key", "mode", "tempo", "instruments")
-# A diagnostic task: the key probe (trained on the probe train split) tested on the labeled
-# pretraining clips instead of the held-out test clips; a model that memorised its labeled
-# subset scores higher there than on held-out clips.
-LABELED_CLIPS_TASK = "key_on_labeled_clips"
+SUPERVISED_MODELS = ("semisupcon", "bestrq_semisupcon")  # the models that see the labels of DemoSettings.supervised_label
+# --supervised-label: the label types the supervised models can see (style: only in data synthesized with styles)
+SUPERVISED_LABELS = ("key", "style", "instruments")
+PROBE_LABELS = ("key", "mode", "tempo", "instruments")  # probed in every demo; style too when the data has it
+ROBUSTNESS_TASK = "key"  # the probe task of the robustness check (and the t-SNE map's colours)
 CONTROL_MANIFEST = "labeled_control.csv"  # in models/semisupcon/, for --label-control
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of one demo run (most fields are command-line options too)."""
+    """Sizes and choices of one demo run (most fields are command-line options too).
+
+    ``supervised_label`` is the label type the supervised models (:data:`SUPERVISED_MODELS`)
+    see: ``key``, ``style`` (the data is then synthesized with styles and probed on them
+    too) or ``instruments`` (multi-label: ``supervision: multilabel``, the yaml's
+    threshold similarity). ``labeled_sampling`` and ``label_weight`` are the pretraining
+    yaml's keys of the same names, given to the supervised pretrainings only.
+    """
 
     num_clips: int = 4800
     clip_seconds: float = 3.0
@@ -45,6 +50,9 @@ class DemoSettings:
     labeled_share: float = 0.25
     temperature: float = 0.2
     label_control: bool = False
+    supervised_label: str = "key"
+    labeled_sampling: str = "uniform"
+    label_weight: float = 1.0
     ssl_objective: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 32
@@ -60,6 +68,43 @@ class DemoSettings:
     probe_max_iterations: int = 1000
     extra_overrides: dict = field(default_factory=dict)
     ssl_mix_overrides: dict = field(default_factory=dict)
+
+
+def probe_labels(settings: DemoSettings) -> tuple[str, ...]:
+    """The probe tasks of a demo: :data:`PROBE_LABELS`, and ``style`` when the data has styles.
+
+    Example
+    -------
+    >>> probe_labels(DemoSettings(supervised_label="style"))
+    ('key', 'mode', 'tempo', 'instruments', 'style')
+    """
+    return PROBE_LABELS + (("style",) if settings.supervised_label == "style" else ())
+
+
+def labeled_clips_task(label: str) -> str:
+    """The memorisation probe's task name: the ``label`` probe (trained on the probe train split)
+    tested on the labeled pretraining clips instead of the held-out test clips; a model that
+    memorised its labeled subset scores higher there than on held-out clips.
+
+    Example
+    -------
+    >>> labeled_clips_task("style")
+    'style_on_labeled_clips'
+    """
+    return f"{label}_on_labeled_clips"
+
+
+def synth_config(settings: DemoSettings):
+    """The synthesizer's config of the demo data: with the styles when (and only when) the supervised label is ``style``.
+
+    Example
+    -------
+    >>> synth_config(DemoSettings()).styles, len(synth_config(DemoSettings(supervised_label="style")).styles)
+    ((), 5)
+    """
+    from semisupcon_recipe.demo.synth_config import STYLE_NAMES, SynthConfig
+
+    return SynthConfig(styles=STYLE_NAMES) if settings.supervised_label == "style" else SynthConfig()
 
 
 class BudgetError(UsageError):
@@ -95,7 +140,7 @@ def budget_epochs(budgets: tuple[int, ...], batches_per_epoch: int) -> tuple[int
 # The settings a finished pretraining depends on (epochs excluded: more epochs resume).
 PRETRAINING_SETTINGS = (
     "num_clips", "clip_seconds", "labeled_fraction", "labeled_share", "temperature", "label_control",
-    "batch_size", "batches_per_epoch", "data_seed", "extra_overrides", "ssl_mix_overrides",
+    "supervised_label", "labeled_sampling", "label_weight", "batch_size", "batches_per_epoch", "data_seed", "extra_overrides", "ssl_mix_overrides",
 )
 
 QUICK = DemoSettings(
