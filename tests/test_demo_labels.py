@@ -43,10 +43,10 @@ def fake_manifests(folder, label: str) -> dict:
 
 
 def test_demo_label_options_override_the_defaults_and_a_bad_label_weight_is_refused():
-    chosen = settings_from_arguments(parse(["--supervised-label", "instruments", "--labeled-sampling", "pairs", "--label-weight", "0.5"]))
-    assert (chosen.supervised_label, chosen.labeled_sampling, chosen.label_weight) == ("instruments", "pairs", 0.5)
+    chosen = settings_from_arguments(parse(["--supervised-label", "instruments", "--labeled-sampling", "uniform", "--label-weight", "0.5"]))
+    assert (chosen.supervised_label, chosen.labeled_sampling, chosen.label_weight) == ("instruments", "uniform", 0.5)
     default = settings_from_arguments(parse(["--quick"]))
-    assert (default.supervised_label, default.labeled_sampling, default.label_weight) == ("key", "uniform", 1.0)
+    assert (default.supervised_label, default.labeled_sampling, default.label_weight) == ("key", "pairs", 1.0)
     with pytest.raises(UsageError, match=r"--label-weight 1.5: pass a weight in \(0, 1\]"):
         settings_from_arguments(parse(["--label-weight", "1.5"]))
 
@@ -143,7 +143,7 @@ def test_a_style_demo_folder_refuses_data_without_styles_and_other_sampling(styl
     without_styles = run_demo(style_pairs_demo, "--labeled-sampling", "pairs")
     assert without_styles.returncode == 2 and "already holds a demo dataset generated with other parameters" in without_styles.stderr
     assert "styles" in without_styles.stderr and "Traceback" not in without_styles.stderr
-    uniform = run_demo(style_pairs_demo, "--supervised-label", "style")
+    uniform = run_demo(style_pairs_demo, "--supervised-label", "style", "--labeled-sampling", "uniform")
     assert uniform.returncode == 2 and "labeled_sampling: 'pairs' there, 'uniform' asked" in uniform.stderr
     assert "pass another --out" in uniform.stderr
 

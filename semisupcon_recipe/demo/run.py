@@ -355,7 +355,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--labeled-sampling", choices=LABELED_SAMPLINGS,
-        help="how SemiSupCon's labeled clips are drawn (default uniform): pairs draws each one beside one of its positives",
+        help="how SemiSupCon's labeled clips are drawn (default pairs: each one beside one of its positives; uniform: independently, as the recipes by default)",
     )
     parser.add_argument(
         "--label-weight", type=float,

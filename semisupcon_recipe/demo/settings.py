@@ -51,7 +51,7 @@ class DemoSettings:
     temperature: float = 0.2
     label_control: bool = False
     supervised_label: str = "key"
-    labeled_sampling: str = "uniform"
+    labeled_sampling: str = "pairs"  # uniform draws left key supervision within the seed spread (docs/findings.md)
     label_weight: float = 1.0
     ssl_objective: str | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
