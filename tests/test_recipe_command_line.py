@@ -27,10 +27,11 @@ def test_temperature_threshold_views_and_shares_reach_the_objects_they_configure
     monkeypatch.chdir(tmp_path)  # the override output_folder=out lands here
     hparams = load_with_command_line(
         yaml_path, "--temperature=0.37", "--threshold=3", "--num_views=3", "--labeled_share=0.25",
-        "--labeled_data_fraction=0.5", "--augment_severity=1",
+        "--labeled_data_fraction=0.5", "--augment_severity=1", "--labeled_sampling=pairs",
     )
     assert hparams["loss"].temperature == pytest.approx(0.37)
     assert hparams["loss"].label_similarity.threshold == 3
     assert hparams["labeled_share"] == 0.25 and hparams["labeled_data_fraction"] == 0.5
+    assert hparams["labeled_sampling"] == "pairs"  # read by pretraining.dataio_prep
     assert hparams["view_reader"].num_views == 3
     assert hparams["augment"].severity == 1
