@@ -49,6 +49,8 @@ def test_demo_label_options_override_the_defaults_and_a_bad_label_weight_is_refu
     assert (default.supervised_label, default.labeled_sampling, default.label_weight) == ("key", "pairs", 1.0)
     with pytest.raises(UsageError, match=r"--label-weight 1.5: pass a weight in \(0, 1\]"):
         settings_from_arguments(parse(["--label-weight", "1.5"]))
+    with pytest.raises(UsageError, match="--labeled-sampling balanced: pass one of uniform, pairs"):
+        settings_from_arguments(parse(["--labeled-sampling", "balanced"]))
 
 
 @pytest.mark.parametrize("model", SUPERVISED_MODELS)

@@ -52,7 +52,7 @@ def test_one_seed_has_no_interval_and_is_never_called_higher():
 
 
 def test_draw_counts_replay_every_labeled_draw_of_the_run():
-    settings = DemoSettings(batch_size=32, labeled_share=0.25, batches_per_epoch=50, epochs=6)
+    settings = DemoSettings(batch_size=32, labeled_share=0.25, batches_per_epoch=50, epochs=6, labeled_sampling="uniform")
     counts = labeled_draw_counts(settings, seed=0, labeled=240, unlabeled=4560)
     assert len(counts) == 240 and sum(counts) == 6 * 50 * 8  # 8 labeled clips in each of 300 batches
     # Each epoch starts a fresh permutation of the pool: 400 draws of 240 clips give every clip 1 or 2 draws.

@@ -126,7 +126,7 @@ def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabel
 
     Example
     -------
-    >>> counts = labeled_draw_counts(DemoSettings(epochs=2, batches_per_epoch=10, batch_size=8), 0, labeled=4, unlabeled=40)
+    >>> counts = labeled_draw_counts(DemoSettings(epochs=2, batches_per_epoch=10, batch_size=8, labeled_sampling="uniform"), 0, labeled=4, unlabeled=40)
     >>> sum(counts), len(counts)  # 2 labeled clips in each of 20 batches
     (40, 4)
     """

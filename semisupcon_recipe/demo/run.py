@@ -331,9 +331,8 @@ def write_outputs(run: DemoRun, baselines: list[str], robustness_md: str, second
 # Command line
 # ----------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``semisupcon demo``."""
-    from semisupcon_recipe.sampling import LABELED_SAMPLINGS
-
+    """Options of ``semisupcon demo`` (torch-free: the values of ``--labeled-sampling`` are
+    checked by :func:`settings_from_arguments`, where ``sampling`` may be imported)."""
     parser.add_argument("--out", default="demo_output", help="output folder (data, models, report); reused when rerun")
     parser.add_argument("--quick", action="store_true", help="a tiny run for tests (seconds, not minutes; numbers mean nothing)")
     parser.add_argument("--seeds", type=int, nargs="+", help="pretraining seeds (default 0 1 2)")
@@ -354,7 +353,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "instruments is multi-label (supervision: multilabel, positives share at least the yaml's threshold of tags)",
     )
     parser.add_argument(
-        "--labeled-sampling", choices=LABELED_SAMPLINGS,
+        "--labeled-sampling", metavar="{uniform,pairs}",
         help="how SemiSupCon's labeled clips are drawn (default pairs: each one beside one of its positives; uniform: independently, as the recipes by default)",
     )
     parser.add_argument(
@@ -389,6 +388,10 @@ def settings_from_arguments(args: argparse.Namespace) -> DemoSettings:
         "ssl_objective": args.ssl_objective,
     }
     settings = replace(settings, **{name: value for name, value in chosen.items() if value is not None})
+    from semisupcon_recipe.sampling import LABELED_SAMPLINGS
+
+    if settings.labeled_sampling not in LABELED_SAMPLINGS:
+        raise UsageError(f"--labeled-sampling {settings.labeled_sampling}: pass one of {', '.join(LABELED_SAMPLINGS)}")
     if not 0.0 < settings.label_weight <= 1.0:
         raise UsageError(f"--label-weight {settings.label_weight}: pass a weight in (0, 1] (1: the paper's target matrix)")
     if args.budgets:  # the largest budget is the run's length: its pretrainings, diagnostics and commands are the main table's
