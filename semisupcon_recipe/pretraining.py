@@ -26,7 +26,7 @@ from semisupcon_recipe.data import PretrainingData, collate_views, pretraining_d
 from semisupcon_recipe.distributed import main_process_first, rank_and_world_size
 from semisupcon_recipe.encoder_spec import write_encoder_spec
 from semisupcon_recipe.run_logging import LOG_CONFIG, LOG_FILE, STAGE_LOGGER, record_command_line, restored_logging
-from semisupcon_recipe.sampling import LABELED_SAMPLINGS, MixedLabelBatchSampler, positive_partners
+from semisupcon_recipe.sampling import LABELED_SAMPLINGS, MixedLabelBatchSampler, label_partners
 from semisupcon_recipe.settings_record import describe_differences, read_record, write_record
 
 logger = logging.getLogger(__name__)
@@ -231,9 +231,6 @@ def _manifest_loader(hparams: Mapping, stage: str, rank: int, world_size: int) -
     return loader, sampler
 
 
-PARTNER_BLOCK = 1024  # labeled clips whose similarities to the whole pool are computed at once
-
-
 def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[np.ndarray] | None:
     """Each labeled clip's positives under the objective's label similarity, for ``labeled_sampling: pairs``."""
     sampling = hparams.get("labeled_sampling", "uniform")  # yaml written before the option: uniform
@@ -244,11 +241,7 @@ def _labeled_partners(hparams: Mapping, data: PretrainingData) -> list[np.ndarra
     similarity = getattr(hparams.get("loss"), "label_similarity", None)
     if similarity is None:
         raise ValueError("labeled_sampling: pairs needs the yaml's `loss` to be a SemiSupConLoss (its label similarity picks the pairs)")
-    labels = torch.stack(data.labeled_labels)  # (L,) or (L, C)
-    partners = []
-    for first in range(0, len(labels), PARTNER_BLOCK):  # (block, L) similarities at a time: memory O(L), not O(L^2)
-        block = similarity(labels[first : first + PARTNER_BLOCK], labels).numpy()
-        partners += [np.asarray(row, dtype=np.int32) for row in positive_partners(block, first_row=first)]
+    partners = label_partners(torch.stack(data.labeled_labels), similarity)  # labels (L,) or (L, C)
     alone = sum(len(row) == 0 for row in partners)
     logger.info("labeled_sampling: pairs; %d of %d labeled clips have no positive to pair with", alone, len(partners))
     return partners

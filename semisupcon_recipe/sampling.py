@@ -97,6 +97,30 @@ def positive_partners(similarity: np.ndarray, first_row: int = 0) -> list[list[i
     return [np.flatnonzero(row).tolist() for row in positive]
 
 
+PARTNER_BLOCK = 1024  # labeled clips whose similarities to the whole pool are computed at once
+
+
+def label_partners(labels, similarity) -> list[np.ndarray]:
+    """Each labeled clip's positives (pool positions, int32) from the pool's encoded labels.
+
+    ``similarity`` is the objective's :class:`~semisupcon_recipe.label_similarity.LabelSimilarity`
+    (``labels_a, labels_b -> (A, B)``); it is computed :data:`PARTNER_BLOCK` rows at a time
+    (memory ``O(L)``, not ``O(L^2)``) and each block goes through :func:`positive_partners`.
+
+    Example
+    -------
+    >>> import torch
+    >>> from semisupcon_recipe.label_similarity import LabelSimilarity
+    >>> [row.tolist() for row in label_partners(torch.tensor([0, 1, 0, 2, 0]), LabelSimilarity("multiclass"))]
+    [[2, 4], [], [0, 4], [], [0, 2]]
+    """
+    partners = []
+    for first in range(0, len(labels), PARTNER_BLOCK):
+        block = similarity(labels[first : first + PARTNER_BLOCK], labels).numpy()  # (block, L)
+        partners += [np.asarray(row, dtype=np.int32) for row in positive_partners(block, first_row=first)]
+    return partners
+
+
 class _CycledPool:
     """Endless draws over ``range(pool_size)``: one fresh permutation after another.
 

@@ -86,7 +86,7 @@ def test_draw_replay_with_pairs_gives_the_batches_of_the_sampler_the_recipe_buil
         uniform_batches += list(uniform)
     assert recipe_batches != uniform_batches  # the pairs change the draws
     labeled_in = [[index for index in batch if index < 12] for batch in recipe_batches]  # anchor, partner
-    assert all(pair[1] in partners[pair[0]] for pair in labeled_in if partners[pair[0]])
+    assert all(pair[1] in partners[pair[0]] for pair in labeled_in if len(partners[pair[0]]))
     counts = Counter(index for pair in labeled_in for index in pair)
     assert labeled_draw_counts(settings, 0, 12, 36, partners) == [counts[index] for index in range(12)]
 

@@ -61,13 +61,13 @@ def positive_shares(train_log: Path) -> dict | None:
     }
 
 
-def labeled_partners(labeled_manifest: Path, similarity) -> list[list[int]]:
+def labeled_partners(labeled_manifest: Path, similarity) -> list:
     """Each clip of a labeled manifest's positives (row positions) under a label similarity.
 
     What a pretraining with ``labeled_sampling: pairs`` pairs: the labeled pool in
     manifest order (the demo's pool is already the p_s draw), its labels encoded for
-    ``similarity.supervision``, :func:`~semisupcon_recipe.sampling.positive_partners` of
-    the similarity matrix (``similarity`` is the loss's
+    ``similarity.supervision``, :func:`~semisupcon_recipe.sampling.label_partners` as the
+    recipe computes them (``similarity`` is the loss's
     :class:`~semisupcon_recipe.label_similarity.LabelSimilarity`).
 
     Example
@@ -78,22 +78,22 @@ def labeled_partners(labeled_manifest: Path, similarity) -> list[list[int]]:
     >>> manifest = Path(tempfile.mkdtemp()) / "labeled_instruments.csv"
     >>> cells = ["piano;drums", "bass", "drums", "organ"]
     >>> _ = write_manifest(manifest, [{"ID": f"c{i}", "duration": 3, "wav": "x.wav", "labels": cell} for i, cell in enumerate(cells)])
-    >>> labeled_partners(manifest, LabelSimilarity("multilabel", threshold=1))
+    >>> [row.tolist() for row in labeled_partners(manifest, LabelSimilarity("multilabel", threshold=1))]
     [[2], [], [0], []]
     """
     import torch
 
     from semisupcon_recipe.manifest import LabelVocabulary, read_manifest
-    from semisupcon_recipe.sampling import positive_partners
+    from semisupcon_recipe.sampling import label_partners
 
     rows = read_manifest(labeled_manifest)
     vocabulary = LabelVocabulary.from_cells(similarity.supervision, [row["labels"] for row in rows.values()])
     labels = torch.stack([vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
                           for item_id, row in rows.items()])  # (L,) or (L, C)
-    return positive_partners(similarity(labels, labels).numpy())  # (L, L) -> L lists
+    return label_partners(labels, similarity)
 
 
-def replay_sampler(settings: DemoSettings, seed: int, labeled: int, unlabeled: int, partners: list[list[int]] | None = None):
+def replay_sampler(settings: DemoSettings, seed: int, labeled: int, unlabeled: int, partners: list | None = None):
     """The batch sampler of a demo pretraining, rebuilt: its pools (the ``labeled`` clips
     first, as the recipe orders them), batch size, ``b_s``, seed and epoch length, and
     with ``settings.labeled_sampling == "pairs"`` the ``partners`` of :func:`labeled_partners`.
@@ -117,7 +117,7 @@ def replay_sampler(settings: DemoSettings, seed: int, labeled: int, unlabeled: i
 
 
 def labeled_draw_counts(settings: DemoSettings, seed: int, labeled: int, unlabeled: int,
-                        partners: list[list[int]] | None = None) -> list[int]:
+                        partners: list | None = None) -> list[int]:
     """Draws of each of the ``labeled`` clips over a run's ``settings.epochs`` epochs.
 
     Replays the run's :class:`~semisupcon_recipe.sampling.MixedLabelBatchSampler`
