@@ -219,11 +219,12 @@ def pretraining_datasets(
         output_folder / "label_vocabulary.json", supervision, [row["labels"] for row in rows.values()],
         names=[name.strip() for name in names if name.strip()] if names else None,
     )
-    for item_id, row in rows.items():
-        if row["labels"]:
-            vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
+    encoded = {  # every label checked here, where it enters; kept for the pair sampling's partners
+        item_id: vocabulary.encode(row["labels"], where=f"{labeled_manifest}, ID {item_id}")
+        for item_id, row in rows.items() if row["labels"]
+    }
 
-    labeled_ids = [item_id for item_id, row in rows.items() if row["labels"]]
+    labeled_ids = list(encoded)
     record = output_folder / "labeled_subset.txt" if record_subset else None
     kept = set(select_labeled_subset(labeled_ids, labeled_data_fraction, seed, record))
     rows = {item_id: row for item_id, row in rows.items() if not row["labels"] or item_id in kept}
@@ -239,7 +240,7 @@ def pretraining_datasets(
         dataset=dataset,
         labeled_indices=[i for i, item_id in enumerate(order) if rows[item_id]["labels"]],
         unlabeled_indices=[i for i, item_id in enumerate(order) if not rows[item_id]["labels"]],
-        labeled_labels=[vocabulary.encode(rows[item_id]["labels"], where=item_id) for item_id in order if rows[item_id]["labels"]],
+        labeled_labels=[encoded[item_id] for item_id in order if rows[item_id]["labels"]],
         vocabulary=vocabulary,
         too_short=too_short,
     )
