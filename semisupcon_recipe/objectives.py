@@ -242,6 +242,14 @@ class SemiSupConLoss(torch.nn.Module):
         Softmax temperature tau (> 0) of the cosine similarities.
     supervision, multilabel_similarity, threshold, radius, similarity, label_weight
         How labels make positives, see :class:`LabelSimilarity` (``label_weight`` is its ``weight``).
+    label_dims : int or None
+        ``None`` (the paper): one loss on the whole projection. ``k``: the target matrix
+        (same-clip and label-derived positives) acts on the first ``k`` dimensions of
+        the projection and same-clip positives alone (NT-Xent) on the others, each part
+        normalised on its own; the loss is the sum of the two. The projection head then
+        works as two heads sharing their hidden layer, and features that the labels
+        declare irrelevant (tempo under key supervision) still have a place to live
+        (``docs/findings.md``). Must be below the projection's width.
     gather_across_devices : bool
         Under ``torch.distributed`` with several ranks, compare the local anchors with
         the views of every rank (see :func:`gather_columns`; each rank keeps all views of
@@ -283,11 +291,15 @@ class SemiSupConLoss(torch.nn.Module):
         similarity: Optional[SimilarityFn] = None,
         gather_across_devices: bool = False,
         label_weight: float = 1.0,
+        label_dims: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if label_dims is not None and (isinstance(label_dims, bool) or not isinstance(label_dims, int) or label_dims < 1):
+            raise ValueError(f"label_dims must be null or a positive number of projection dimensions, got {label_dims!r}")
         self.temperature = float(temperature)
+        self.label_dims = label_dims
         self.label_similarity = LabelSimilarity(supervision, multilabel_similarity, threshold, radius, similarity, label_weight)
         self.gather_across_devices = gather_across_devices
         self.last_statistics: Optional[dict[str, float]] = None
@@ -327,28 +339,54 @@ class SemiSupConLoss(torch.nn.Module):
         wider) scalar; ``statistics=True`` also fills :attr:`last_statistics`."""
         z, clip_ids, labels, labeled_mask = per_view(z, clip_ids, labels, labeled_mask)
         self.label_similarity.check_kind(labels, len(clip_ids))
+        split = self._split(z.shape[1])
         with torch.autocast(z.device.type, enabled=False):
-            z = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)  # (V, D) unit rows
+            z = z.to(torch.promote_types(z.dtype, torch.float32))  # (V, D)
+            z = torch.cat([F.normalize(part, dim=1) for part in z.split(split, dim=1)], dim=1)  # (V, D) unit parts
             local = Columns(z, clip_ids, labels, labeled_mask, first_row=0, world_size=1)
             columns = gather_columns(z, clip_ids, labels, labeled_mask) if self.gather_across_devices else local
             first_row = columns.first_row  # column of the first local anchor itself
-            logits = (z / self.temperature) @ columns.z.T  # (V, Vg) s_uv
-            logits.diagonal(first_row).fill_(float("-inf"))  # k != u
-            log_prob = logits - logits.logsumexp(1, keepdim=True)  # (V, Vg)
-            log_prob.diagonal(first_row).fill_(0.0)  # the anchor itself never weighs
+            row_ids = columns.clip_ids[first_row : first_row + len(z)]  # (V,)
             weights = _target_block(
-                columns.clip_ids[first_row : first_row + len(z)], labels, labeled_mask, columns.clip_ids,
-                columns.labels, columns.labeled_mask, first_row, self.label_similarity,
+                row_ids, labels, labeled_mask, columns.clip_ids, columns.labels, columns.labeled_mask,
+                first_row, self.label_similarity,
             )  # (V, Vg) w_uv
             positives = weights.sum(1)  # (V,) sum_v w_uv
             valid = positives > 0  # (V,)
-            anchor_loss = -(weights * log_prob).sum(1) / positives.where(valid, 1.0)  # (V,) L_u, 0 if not valid
+            anchor_loss = self._anchor_loss(z[:, : split[0]], columns.z[:, : split[0]], weights, first_row)  # (V,)
+            if len(split) == 2:  # the other dimensions: same-clip positives only
+                same_clip = _target_block(
+                    row_ids, None, labeled_mask, columns.clip_ids, None, columns.labeled_mask,
+                    first_row, self.label_similarity,
+                )  # (V, Vg)
+                anchor_loss = anchor_loss + self._anchor_loss(z[:, split[0] :], columns.z[:, split[0] :], same_clip, first_row)
             valid_count = valid.sum()
             if columns.world_size > 1:
                 dist.all_reduce(valid_count)
             loss = anchor_loss.sum() * columns.world_size / valid_count
         self.last_statistics = self._statistics(anchor_loss, positives, clip_ids, labeled_mask) if statistics else None
         return loss
+
+    def _split(self, width: int) -> list[int]:
+        """Widths of the projection's parts: ``[width]``, or ``[label_dims, width - label_dims]``."""
+        if self.label_dims is None:
+            return [width]
+        if self.label_dims >= width:
+            raise ValueError(
+                f"label_dims {self.label_dims} leaves no dimension of the {width}-wide projection to the "
+                f"same-clip positives; choose label_dims below {width} (or null: one loss on every dimension)"
+            )
+        return [self.label_dims, width - self.label_dims]
+
+    def _anchor_loss(self, z: torch.Tensor, columns: torch.Tensor, weights: torch.Tensor, first_row: int) -> torch.Tensor:
+        """``L_u`` ``(V,)`` of unit anchors ``z`` ``(V, d)`` against unit ``columns`` ``(Vg, d)`` under
+        positive ``weights`` ``(V, Vg)``; 0 for anchors without positives."""
+        logits = (z / self.temperature) @ columns.T  # (V, Vg) s_uv
+        logits.diagonal(first_row).fill_(float("-inf"))  # k != u
+        log_prob = logits - logits.logsumexp(1, keepdim=True)  # (V, Vg)
+        log_prob.diagonal(first_row).fill_(0.0)  # the anchor itself never weighs
+        positives = weights.sum(1)  # (V,)
+        return -(weights * log_prob).sum(1) / positives.where(positives > 0, 1.0)  # (V,)
 
     @staticmethod
     @torch.no_grad()

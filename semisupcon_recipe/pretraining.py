@@ -45,7 +45,10 @@ RERUN_SETTINGS = (
 
 # Method settings added to the yaml after runs were recorded, with the value that gives
 # the behaviour of those runs: a record without the key resumes with that value.
-SETTINGS_ADDED_LATER = {"labeled_sampling": "uniform", "label_weight": 1.0, "objective.label_weight": 1.0}
+SETTINGS_ADDED_LATER = {
+    "labeled_sampling": "uniform", "label_weight": 1.0, "objective.label_weight": 1.0,
+    "label_dims": None, "objective.label_dims": None,
+}
 
 
 class OutputFolderError(RuntimeError):
