@@ -140,6 +140,24 @@ def test_label_weight_scales_label_derived_positives_only_in_the_loss_and_its_gr
 
 
 @pytest.mark.parametrize("name", list(SUPERVISIONS))
+def test_label_dims_puts_the_target_matrix_on_the_first_dims_and_same_clip_positives_alone_on_the_rest(name):
+    kwargs, pair_similarity = SUPERVISIONS[name]
+    z, clip_ids, labels, labeled = make_batch(name, num_clips=5, num_views=2, labeled_fraction=0.6, seed=5)
+    loss = SemiSupConLoss(temperature=0.3, label_dims=3, **kwargs)(z, clip_ids, labels, labeled)
+    label_part = reference_loss(z[:, :3], clip_ids, labels, labeled, 0.3, pair_similarity)
+    same_clip_part = reference_loss(z[:, 3:], clip_ids, labels, labeled, 0.3, lambda a, b: 0.0)
+    expected = label_part + same_clip_part  # every anchor has a same-clip positive in both parts
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
+    torch.testing.assert_close(torch.autograd.grad(loss, z)[0], torch.autograd.grad(expected, z)[0], atol=1e-5, rtol=0)
+
+
+def test_label_dims_that_leave_no_dimension_to_the_same_clip_positives_are_refused_naming_the_width():
+    z, clip_ids, labels, labeled = make_batch("multiclass", num_clips=3, num_views=2, labeled_fraction=1.0, seed=0)
+    with pytest.raises(ValueError, match="label_dims 5 leaves no dimension of the 5-wide projection"):
+        SemiSupConLoss(supervision="multiclass", label_dims=5)(z, clip_ids, labels, labeled)
+
+
+@pytest.mark.parametrize("name", list(SUPERVISIONS))
 def test_target_matrix_matches_reference_and_has_zero_diagonal(name):
     kwargs, pair_similarity = SUPERVISIONS[name]
     _, clip_ids, labels, labeled = make_batch(name, num_clips=6, num_views=3, labeled_fraction=0.7, seed=3)
@@ -294,7 +312,7 @@ def test_hparams_yaml_builds_the_loss_with_every_knob_overridable(tmp_path):
     path = REPO / "hparams" / "objective" / "semisupcon_loss.yaml"
     with open(path) as handle:
         hparams = load_hyperpyyaml(handle, {"temperature": 0.2, "supervision": "regression", "radius": 1.5})
-    for knob in ("temperature", "supervision", "multilabel_similarity", "threshold", "radius", "label_weight", "gather_across_devices"):
+    for knob in ("temperature", "supervision", "multilabel_similarity", "threshold", "radius", "label_weight", "label_dims", "gather_across_devices"):
         assert knob in hparams
     loss = hparams["loss"]
     assert isinstance(loss, SemiSupConLoss) and loss.temperature == 0.2
@@ -404,6 +422,9 @@ BAD_SETTINGS = {
     "function without callable": ({"similarity": gaussian_kernel}, "only used with supervision='callable'"),
     "label weight zero": ({"label_weight": 0.0}, r"label_weight must lie in \(0, 1\]"),
     "label weight above one": ({"label_weight": 1.5}, r"label_weight must lie in \(0, 1\]"),
+    "label dims zero": ({"label_dims": 0}, "label_dims must be null or a positive number"),
+    "label dims fractional": ({"label_dims": 1.5}, "label_dims must be null or a positive number"),
+    "label dims boolean": ({"label_dims": True}, "label_dims must be null or a positive number"),
 }
 
 

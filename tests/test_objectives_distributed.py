@@ -1,6 +1,7 @@
 """Cross-device negatives: 2 gloo ranks under DDP reproduce the single-process full batch."""
 
 import datetime
+import gc
 import os
 
 import pytest
@@ -16,11 +17,12 @@ WORLD_SIZE = 2
 HANG_TIMEOUT_S = 600
 INPUT_DIM, PROJECTION_DIM = 6, 4
 MULTI_HOT = [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1], [0, 0, 0]]
-# name -> (supervision, labels of the 7 global clips); rank 0 holds clips 0-3, rank 1 clips 4-6
+# name -> (loss settings, labels of the 7 global clips); rank 0 holds clips 0-3, rank 1 clips 4-6
 CASES = {
-    "multiclass": ("multiclass", torch.tensor([0, 1, 0, 2, 1, 0, -1])),
-    "multilabel": ("multilabel", torch.tensor(MULTI_HOT, dtype=torch.float32)),
-    "multilabel_bool": ("multilabel", torch.tensor(MULTI_HOT, dtype=torch.bool)),
+    "multiclass": ({"supervision": "multiclass"}, torch.tensor([0, 1, 0, 2, 1, 0, -1])),
+    "multilabel": ({"supervision": "multilabel"}, torch.tensor(MULTI_HOT, dtype=torch.float32)),
+    "multilabel_bool": ({"supervision": "multilabel"}, torch.tensor(MULTI_HOT, dtype=torch.bool)),
+    "multiclass_label_dims": ({"supervision": "multiclass", "label_dims": 2}, torch.tensor([0, 1, 0, 2, 1, 0, -1])),
 }
 LABELED_CLIPS = torch.tensor([True, True, False, True, True, True, False])
 VIEWS_PER_CLIP = 2
@@ -57,37 +59,48 @@ def worker(rank, out_folder):
         timeout=datetime.timedelta(seconds=HANG_TIMEOUT_S),
     )
     try:
-        encoder = torch.nn.parallel.DistributedDataParallel(make_encoder())
-        results = {}
-        for case in CASES:
-            x, labels, labeled = global_batch(case)
-            rows = rank_rows(rank)
-            local_clip_ids = torch.arange(len(RANK_CLIPS[rank])).repeat_interleave(VIEWS_PER_CLIP) + 100
-            loss_fn = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0], gather_across_devices=True)
-            encoder.zero_grad()
-            loss = loss_fn(encoder(x[rows]), local_clip_ids, labels[rows], labeled[rows])
-            loss.backward()
-            global_loss = loss.detach().clone()
-            dist.all_reduce(global_loss)
-            local_only = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0])(
-                encoder.module(x[rows]), local_clip_ids, labels[rows], labeled[rows]
-            )
-            results[case] = {
-                "local_only_loss": local_only.detach(),
-                "loss": global_loss / WORLD_SIZE,
-                "weight_grad": encoder.module.weight.grad.clone(),
-                "bias_grad": encoder.module.bias.grad.clone(),
-            }
-        torch.save(results, os.path.join(out_folder, f"rank{rank}.pt"))
+        torch.save(rank_results(rank), os.path.join(out_folder, f"rank{rank}.pt"))
+        # The DDP wrapper is gone here (rank_results returned, its cycles collected), so the
+        # process group's last owner is torch.distributed, which destroys it without the GIL.
+        # Had DDP's reducer held the last reference, its destructor would join gloo's worker
+        # threads while holding the GIL, and a worker still releasing a finished collective's
+        # tensors would wait for the GIL forever (seen on a loaded machine).
+        gc.collect()
     finally:
         dist.destroy_process_group()
+
+
+def rank_results(rank):
+    """Loss and gradients of this rank's views for every case, under DDP and without gathering."""
+    encoder = torch.nn.parallel.DistributedDataParallel(make_encoder())
+    results = {}
+    for case in CASES:
+        x, labels, labeled = global_batch(case)
+        rows = rank_rows(rank)
+        local_clip_ids = torch.arange(len(RANK_CLIPS[rank])).repeat_interleave(VIEWS_PER_CLIP) + 100
+        loss_fn = SemiSupConLoss(temperature=0.2, **CASES[case][0], gather_across_devices=True)
+        encoder.zero_grad()
+        loss = loss_fn(encoder(x[rows]), local_clip_ids, labels[rows], labeled[rows])
+        loss.backward()
+        global_loss = loss.detach().clone()
+        dist.all_reduce(global_loss)
+        local_only = SemiSupConLoss(temperature=0.2, **CASES[case][0])(
+            encoder.module(x[rows]), local_clip_ids, labels[rows], labeled[rows]
+        )
+        results[case] = {
+            "local_only_loss": local_only.detach(),
+            "loss": global_loss / WORLD_SIZE,
+            "weight_grad": encoder.module.weight.grad.clone(),
+            "bias_grad": encoder.module.bias.grad.clone(),
+        }
+    return results
 
 
 def single_process(case):
     x, labels, labeled = global_batch(case)
     encoder = make_encoder()
     clip_ids = torch.arange(len(LABELED_CLIPS)).repeat_interleave(VIEWS_PER_CLIP)
-    loss = SemiSupConLoss(temperature=0.2, supervision=CASES[case][0], gather_across_devices=True)(
+    loss = SemiSupConLoss(temperature=0.2, **CASES[case][0], gather_across_devices=True)(
         encoder(x), clip_ids, labels, labeled
     )
     loss.backward()
